@@ -1,0 +1,251 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { GatehouseError } from './errors.js';
+import { parseDurationMs } from './clock.js';
+
+/**
+ * Gatehouse configuration: YAML, validated with zod (unknown keys are errors, so a typo is caught),
+ * `${VAR}` / `${VAR:-default}` replaced from the environment in string values after parsing (never in
+ * the raw text, so a variable cannot inject YAML). Relative paths are relative to the config file.
+ * docs/configuration.md documents every key.
+ */
+
+const MiB = 1024 * 1024;
+
+const duration = z
+  .union([z.string(), z.number().int().nonnegative()])
+  .transform((v, ctx) => {
+    if (typeof v === 'number') return v;
+    try {
+      return parseDurationMs(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  });
+
+const name = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'use letters, digits, "_", "." or "-" (max 63 characters)');
+
+const port = z.number().int().min(0).max(65535);
+
+const listenerTls = z.union([
+  z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }),
+  z.strictObject({ selfSigned: z.literal(true) }),
+]);
+
+const postgresListener = z.strictObject({
+  host: z.string().default('127.0.0.1'),
+  port: port.default(15432),
+  tls: listenerTls.optional(),
+  /** refuse clients that do not negotiate TLS */
+  requireTls: z.boolean().default(false),
+});
+
+const upstreamTls = z.strictObject({
+  mode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).default('prefer'),
+  ca: z.string().optional(),
+  servername: z.string().optional(),
+});
+
+const postgresConnection = z
+  .strictObject({
+    name,
+    type: z.literal('postgres'),
+    host: z.string().min(1),
+    port: port.default(5432),
+    database: z.string().min(1),
+    user: z.string().min(1),
+    password: z.string().optional(),
+    passwordFile: z.string().optional(),
+    groups: z.array(z.string().min(1)).min(1, 'map at least one group, or nobody can use this connection'),
+    tls: upstreamTls.default({ mode: 'prefer' }),
+    connectTimeout: duration.default(10_000),
+  })
+  .refine((c) => !(c.password !== undefined && c.passwordFile !== undefined), {
+    message: 'give either password or passwordFile, not both',
+  });
+
+const devClient = z.strictObject({
+  clientId: z.string().min(1),
+  clientSecret: z.string().min(8),
+  groups: z.array(z.string()).default([]),
+  ciJob: z.string().optional(),
+});
+
+const devSection = z.strictObject({
+  issuer: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: port.default(9400),
+      clients: z.array(devClient).min(1),
+    })
+    .optional(),
+  postgres: z
+    .strictObject({
+      port: port.default(25432),
+      dataDir: z.string().default('./data/demo-postgres'),
+      /** SQL run once, when the demo cluster is first created */
+      seed: z.string().optional(),
+    })
+    .optional(),
+});
+
+export const ConfigSchema = z.strictObject({
+  identity: z.strictObject({
+    issuer: z.url(),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    groupsClaim: z.string().min(1).default('groups'),
+    ciJobClaim: z.string().min(1).optional(),
+    /** asymmetric JWS algorithms accepted; `none` and HMAC are never accepted */
+    algorithms: z
+      .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
+      .min(1)
+      .default(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']),
+    clockTolerance: duration.default(30_000),
+    maxTokenBytes: z.number().int().min(256).max(1 * MiB).default(16 * 1024),
+    /** skip discovery and use this JWKS URL */
+    jwksUri: z.url().optional(),
+    /** allow an http:// issuer that is not on a loopback address (never in production) */
+    allowInsecureIssuer: z.boolean().default(false),
+  }),
+  ledger: z.strictObject({
+    sqlite: z.string().min(1),
+  }),
+  listeners: z.strictObject({
+    postgres: postgresListener.optional(),
+  }),
+  connections: z.array(postgresConnection).default([]),
+  recording: z
+    .strictObject({
+      /** result rows kept per statement as a sample */
+      sampleRows: z.number().int().min(0).max(1000).default(20),
+      /** longest value kept in samples; longer ones keep a prefix and a digest */
+      maxValueBytes: z.number().int().min(16).max(1 * MiB).default(1024),
+      /** longest bound parameter kept in full */
+      maxParamBytes: z.number().int().min(16).max(16 * MiB).default(64 * 1024),
+    })
+    .default({ sampleRows: 20, maxValueBytes: 1024, maxParamBytes: 64 * 1024 }),
+  limits: z
+    .strictObject({
+      /** largest client message the gateway reads whole (queries, Parse, Bind); bigger ones are refused */
+      maxClientMessageBytes: z.number().int().min(1024).max(1024 * MiB).default(16 * MiB),
+      /** largest server message the gateway decodes (RowDescription, errors, sampled rows) */
+      maxServerMessageBytes: z.number().int().min(1024).max(1024 * MiB).default(64 * MiB),
+      handshakeTimeout: duration.default(15_000),
+      maxSessions: z.number().int().min(1).default(10_000),
+    })
+    .default({ maxClientMessageBytes: 16 * MiB, maxServerMessageBytes: 64 * MiB, handshakeTimeout: 15_000, maxSessions: 10_000 }),
+  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
+  /** development-only embedded components (dev OIDC issuer, demo PostgreSQL); never use in production */
+  dev: devSection.optional(),
+});
+
+export type Config = z.output<typeof ConfigSchema>;
+export type PostgresConnectionConfig = Config['connections'][number];
+export type ConnectionConfig = PostgresConnectionConfig;
+export type DevClient = z.output<typeof devClient>;
+
+export interface LoadedConfig {
+  config: Config;
+  /** absolute path of the file, or null when built in memory */
+  file: string | null;
+  /** directory relative paths in the file are resolved against */
+  baseDir: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+const VAR = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out || '(top level)';
+}
+
+/** Replaces ${VAR} in every string value; throws naming the first path whose variable is unset. */
+export function substituteEnv(value: unknown, env: Env, path: PropertyKey[] = []): unknown {
+  if (typeof value === 'string') {
+    return value.replace(VAR, (whole, varName: string | undefined, fallback: string | undefined) => {
+      if (whole === '$$') return '$';
+      const v = env[varName as string];
+      if (v !== undefined && v !== '') return v;
+      if (fallback !== undefined) return fallback;
+      throw new GatehouseError(
+        'GH_ERR_CONFIG_ENV_MISSING',
+        `${formatPath(path)}: environment variable ${varName} is not set`,
+      );
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...path, i]));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = substituteEnv(v, env, [...path, k]);
+    return out;
+  }
+  return value;
+}
+
+/** Validates an already-parsed object (after env substitution). */
+export function parseConfig(raw: unknown, source = 'config'): Config {
+  const result = ConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${formatPath(i.path)}: ${i.message}`);
+    throw new GatehouseError('GH_ERR_CONFIG_INVALID', `${source} is not valid:\n${lines.join('\n')}`);
+  }
+  const config = result.data;
+  const seen = new Set<string>();
+  for (const [i, c] of config.connections.entries()) {
+    if (seen.has(c.name)) {
+      throw new GatehouseError('GH_ERR_CONFIG_INVALID', `${source} is not valid:\n  connections[${i}].name: "${c.name}" is used twice`);
+    }
+    seen.add(c.name);
+  }
+  return config;
+}
+
+export function loadConfigText(text: string, file: string | null, env: Env = process.env): LoadedConfig {
+  const source = file ?? 'config';
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    throw new GatehouseError('GH_ERR_CONFIG_INVALID', `${source}: YAML syntax error: ${first.message}`);
+  }
+  const substituted = substituteEnv(doc.toJS(), env);
+  const config = parseConfig(substituted, source);
+  const baseDir = file ? dirname(resolve(file)) : process.cwd();
+  return { config, file: file ? resolve(file) : null, baseDir };
+}
+
+export function loadConfigFile(file: string, env: Env = process.env): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
+    throw new GatehouseError('GH_ERR_CONFIG_READ', `cannot read config ${file}: ${reason}`);
+  }
+  return loadConfigText(text, file, env);
+}
+
+/** Resolves a path from the config against the config file's directory. */
+export function configPath(loaded: LoadedConfig, p: string): string {
+  return resolve(loaded.baseDir, p);
+}
+
+/** The upstream password of a connection, read from the config or its passwordFile. */
+export function connectionPassword(loaded: LoadedConfig, c: PostgresConnectionConfig): string | null {
+  if (c.password !== undefined) return c.password;
+  if (c.passwordFile !== undefined) {
+    try {
+      return readFileSync(configPath(loaded, c.passwordFile), 'utf8').replace(/\r?\n$/, '');
+    } catch (e) {
+      throw new GatehouseError('GH_ERR_CONFIG_READ', `connection ${c.name}: cannot read passwordFile: ${(e as Error).message}`);
+    }
+  }
+  return null;
+}

@@ -1,0 +1,178 @@
+/**
+ * The audit event union: everything the ledger records. Each event has a literal `type` so
+ * TypeScript narrows it; payloads hold only JSON values (strings, integers, booleans, null,
+ * arrays, objects) because the ledger hashes a canonical JSON encoding of them.
+ *
+ * Secrets never appear here: tokens are reduced to their SHA-256 and jti, upstream credentials
+ * are not known to this layer at all.
+ */
+
+export type Protocol = 'postgres';
+
+export type SessionStatus = 'active' | 'ok' | 'denied' | 'error';
+
+/** Who acted: the verified identity from the OIDC token. */
+export interface IdentityRecord {
+  subject: string;
+  groups: string[];
+  issuer: string;
+  clientId: string | null;
+  /** The token's jti, or `sha256:<first 16 hex>` when the token has none. */
+  tokenId: string;
+  /** SHA-256 of the whole token (hex); lets a record be matched with the IdP's own log. */
+  tokenSha256: string;
+  ciJob: string | null;
+  expiresAt: number | null;
+}
+
+/** What the client said about itself; recorded, never trusted. */
+export interface ClientRecord {
+  address: string;
+  port: number;
+  tls: boolean;
+  /** client-declared user name (the PostgreSQL startup `user`) */
+  user: string | null;
+  /** client-declared application (PostgreSQL `application_name`) */
+  application: string | null;
+}
+
+/** A recorded value: text, SQL NULL, binary as hex, or a truncated value with the digest of the whole. */
+export type RecordedValue =
+  | string
+  | null
+  | { hex: string }
+  | { truncated: true; prefix: string; bytes: number; sha256: string };
+
+export interface RecordedError {
+  sqlstate: string;
+  severity: string;
+  message: string;
+  detail?: string;
+}
+
+export interface SessionStartEvent {
+  type: 'session.start';
+  protocol: Protocol;
+  connection: string;
+  identity: IdentityRecord;
+  /** the group that granted access to the connection */
+  authorizedBy: string;
+  client: ClientRecord;
+  upstream: { host: string; port: number; database: string; user: string; tls: boolean };
+}
+
+export interface AuthDeniedEvent {
+  type: 'auth.denied';
+  protocol: Protocol;
+  /** the connection the client asked for, as given */
+  connection: string | null;
+  code: string;
+  reason: string;
+  /** present when the token verified but access was refused */
+  identity: IdentityRecord | null;
+  /** what the token claimed, when it could be decoded but did not verify (never trusted) */
+  claimed: { subject: string | null; issuer: string | null; tokenSha256: string } | null;
+  client: ClientRecord;
+}
+
+export interface SessionEndEvent {
+  type: 'session.end';
+  status: Exclude<SessionStatus, 'active' | 'denied'>;
+  reason: string | null;
+  statements: number;
+  errors: number;
+  durationUs: number;
+}
+
+export interface PgQueryEvent {
+  type: 'pg.query';
+  text: string;
+}
+
+export interface PgPrepareEvent {
+  type: 'pg.prepare';
+  name: string;
+  text: string;
+  paramTypes: number[];
+}
+
+export interface PgExecuteEvent {
+  type: 'pg.execute';
+  /** prepared statement name ('' = unnamed) */
+  statement: string;
+  portal: string;
+  text: string;
+  params: RecordedValue[];
+  maxRows: number;
+}
+
+export interface PgFunctionCallEvent {
+  type: 'pg.function_call';
+  functionOid: number;
+  args: RecordedValue[];
+}
+
+export interface PgCancelEvent {
+  type: 'pg.cancel';
+  /** seq of the statement that was running, when one was */
+  statementSeq: number | null;
+}
+
+export interface PgResultEvent {
+  type: 'pg.result';
+  /** seq of the pg.query / pg.execute / pg.function_call record this result belongs to */
+  statementSeq: number;
+  /** position within a multi-statement simple Query (0-based) */
+  index: number;
+  /**
+   * ok: completed; error: the server answered with an error; suspended: a row limit was reached
+   * (Execute with maxRows); skipped: not run because an earlier message of the same batch failed;
+   * interrupted: the session ended before the result completed
+   */
+  status: 'ok' | 'error' | 'suspended' | 'skipped' | 'interrupted';
+  tag: string | null;
+  rows: number | null;
+  error: RecordedError | null;
+  durationUs: number;
+  /** bytes of backend messages for this result sent to the client */
+  bytes: number;
+  /** SHA-256 (hex) over those exact bytes */
+  sha256: string;
+  columns: string[] | null;
+  sample: RecordedValue[][];
+  copy: { direction: 'in' | 'out'; bytes: number } | null;
+}
+
+export type AuditEvent =
+  | SessionStartEvent
+  | AuthDeniedEvent
+  | SessionEndEvent
+  | PgQueryEvent
+  | PgPrepareEvent
+  | PgExecuteEvent
+  | PgFunctionCallEvent
+  | PgCancelEvent
+  | PgResultEvent;
+
+export type AuditEventType = AuditEvent['type'];
+
+/** Events that carry a command (recorded write-ahead, before it is forwarded). */
+export type CommandEvent = PgQueryEvent | PgExecuteEvent | PgFunctionCallEvent;
+
+export function isCommandEvent(e: AuditEvent): e is CommandEvent {
+  return e.type === 'pg.query' || e.type === 'pg.execute' || e.type === 'pg.function_call';
+}
+
+/** The human-readable command of an event, when it has one. */
+export function commandText(e: AuditEvent): string | null {
+  switch (e.type) {
+    case 'pg.query':
+    case 'pg.execute':
+    case 'pg.prepare':
+      return e.text;
+    case 'pg.function_call':
+      return `<function call oid ${e.functionOid}>`;
+    default:
+      return null;
+  }
+}

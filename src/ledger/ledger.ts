@@ -1,0 +1,96 @@
+import type { AuditEvent, AuditEventType, Protocol, SessionStatus } from '../core/events.js';
+
+/**
+ * The ledger: an append-only, hash-chained log of audit events, plus a sessions index derived
+ * from it. Records are never updated or deleted by the application; the sessions index is a
+ * projection kept in the same transaction as the records it summarises.
+ */
+
+export interface NewRecord {
+  sessionId: string;
+  /** µs since the epoch */
+  time: number;
+  event: AuditEvent;
+}
+
+export interface LedgerRecord {
+  seq: number;
+  time: number;
+  sessionId: string;
+  type: AuditEventType;
+  event: AuditEvent;
+  prevHash: string;
+  hash: string;
+}
+
+/** A record exactly as stored, for verification (payload kept as the stored text). */
+export interface StoredRecord {
+  seq: number;
+  time: number;
+  sessionId: string;
+  type: string;
+  payload: string;
+  prevHash: string;
+  hash: string;
+}
+
+export interface SessionSummary {
+  id: string;
+  protocol: Protocol;
+  connection: string | null;
+  status: SessionStatus;
+  subject: string | null;
+  groups: string[];
+  authorizedBy: string | null;
+  issuer: string | null;
+  tokenId: string | null;
+  tokenSha256: string | null;
+  ciJob: string | null;
+  clientUser: string | null;
+  clientApplication: string | null;
+  clientAddress: string | null;
+  startedAt: number;
+  endedAt: number | null;
+  statements: number;
+  errors: number;
+  reason: string | null;
+}
+
+export interface SessionFilter {
+  identity?: string;
+  connection?: string;
+  status?: SessionStatus;
+  ciJob?: string;
+  /** µs */
+  since?: number;
+  /** µs */
+  until?: number;
+  limit?: number;
+}
+
+export interface LedgerHead {
+  seq: number;
+  hash: string;
+}
+
+export interface LedgerWriter {
+  /**
+   * Appends records in order. The promise resolves once they are durable (fsynced) and yields
+   * their sequence numbers; it rejects with GH_ERR_LEDGER_UNAVAILABLE when the store cannot
+   * append, in which case none of the given records were stored.
+   */
+  append(records: readonly NewRecord[]): Promise<number[]>;
+  close(): Promise<void>;
+}
+
+export interface LedgerReader {
+  head(): Promise<LedgerHead>;
+  listSessions(filter: SessionFilter): Promise<SessionSummary[]>;
+  getSession(id: string): Promise<SessionSummary | null>;
+  sessionRecords(id: string): Promise<LedgerRecord[]>;
+  /** Every record in seq order, as stored, in pages. */
+  scan(pageSize?: number): AsyncIterable<StoredRecord>;
+  close(): Promise<void>;
+}
+
+export type Ledger = LedgerWriter & LedgerReader;

@@ -1,0 +1,92 @@
+import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import type { SqlOp } from './projection.js';
+
+/**
+ * Runs write transactions on a worker thread, so the fsync of a durable commit never blocks the
+ * event loop that proxies client traffic. The worker is deliberately dumb: it executes a list of
+ * SQL statements in one transaction (prepared statements cached by text) and answers ok or error.
+ * All ledger logic (sequence numbers, hash chain, projections) stays on the main thread.
+ *
+ * The worker body is inline (eval) so that it runs the same from TypeScript sources under the
+ * test runner and from the compiled build.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+let db = null;
+const cache = new Map();
+function open() {
+  db = new Database(workerData.file, { fileMustExist: true });
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+}
+function stmt(sql) {
+  let s = cache.get(sql);
+  if (!s) { s = db.prepare(sql); cache.set(sql, s); }
+  return s;
+}
+parentPort.on('message', (msg) => {
+  try {
+    if (db === null) open();
+    db.transaction((ops) => { for (const op of ops) stmt(op.sql).run(op.params); }).immediate(msg.ops);
+    parentPort.postMessage({ id: msg.id, ok: true });
+  } catch (e) {
+    // a failed open or commit: drop the handle so the next batch reopens (the store may come back)
+    try { if (db) db.close(); } catch {}
+    db = null; cache.clear();
+    parentPort.postMessage({ id: msg.id, ok: false, error: String(e && e.message || e), code: e && e.code || null });
+  }
+});
+`;
+
+interface Reply {
+  id: number;
+  ok: boolean;
+  error?: string;
+  code?: string | null;
+}
+
+export class SqliteWriteThread {
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private readonly waiting = new Map<number, (r: Reply) => void>();
+
+  constructor(private readonly file: string) {}
+
+  private spawn(): Worker {
+    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { file: this.file, driver } });
+    w.on('message', (r: Reply) => {
+      const done = this.waiting.get(r.id);
+      this.waiting.delete(r.id);
+      done?.(r);
+    });
+    const fail = (why: string) => {
+      if (this.worker === w) this.worker = null;
+      for (const [id, done] of this.waiting) done({ id, ok: false, error: why });
+      this.waiting.clear();
+    };
+    w.on('error', (e) => fail(`ledger writer thread failed: ${e.message}`));
+    w.on('exit', (code) => fail(`ledger writer thread exited (${code})`));
+    w.unref();
+    return w;
+  }
+
+  /** Runs the ops in one durable transaction. Resolves with the worker's answer; never rejects. */
+  run(ops: SqlOp[]): Promise<Reply> {
+    this.worker ??= this.spawn();
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      this.worker!.postMessage({ id, ops });
+    });
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    if (w) await w.terminate();
+  }
+}

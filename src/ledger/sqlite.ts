@@ -1,0 +1,222 @@
+import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { GatehouseError } from '../core/errors.js';
+import type { AuditEvent, AuditEventType, Protocol, SessionStatus } from '../core/events.js';
+import { canonicalJson, GENESIS_HASH, recordHash } from './canonical.js';
+import type {
+  Ledger, LedgerHead, LedgerRecord, NewRecord, SessionFilter, SessionSummary, StoredRecord,
+} from './ledger.js';
+import { sessionOps, type SqlOp } from './projection.js';
+import { checkReadable, migrate } from './sqlite-schema.js';
+import { SqliteWriteThread } from './sqlite-writer.js';
+
+interface PendingAppend {
+  records: readonly NewRecord[];
+  resolve: (seqs: number[]) => void;
+  reject: (e: GatehouseError) => void;
+}
+
+/** Most records one commit carries; more wait for the next commit. */
+const MAX_BATCH_RECORDS = 2000;
+
+interface SessionRow {
+  id: string; protocol: string; connection: string | null; status: string; subject: string | null; groups: string;
+  authorized_by: string | null; issuer: string | null; token_id: string | null; token_sha256: string | null;
+  ci_job: string | null; client_user: string | null; client_application: string | null; client_address: string | null;
+  started_us: number; ended_us: number | null; statements: number; errors: number; reason: string | null;
+}
+
+interface RecordRow {
+  seq: number; time_us: number; session_id: string; type: string; payload: string; prev_hash: string; hash: string;
+}
+
+function toSummary(r: SessionRow): SessionSummary {
+  return {
+    id: r.id, protocol: r.protocol as Protocol, connection: r.connection, status: r.status as SessionStatus,
+    subject: r.subject, groups: JSON.parse(r.groups) as string[], authorizedBy: r.authorized_by, issuer: r.issuer,
+    tokenId: r.token_id, tokenSha256: r.token_sha256, ciJob: r.ci_job, clientUser: r.client_user,
+    clientApplication: r.client_application, clientAddress: r.client_address, startedAt: r.started_us,
+    endedAt: r.ended_us, statements: r.statements, errors: r.errors, reason: r.reason,
+  };
+}
+
+export interface SqliteLedgerOptions {
+  /** open for reading only (operator commands); append() then throws */
+  readonly?: boolean;
+}
+
+/**
+ * The SQLite ledger store. Appends are group-committed: every append that arrives while a commit
+ * is in flight joins the next one, so concurrent sessions share an fsync (WAL, synchronous=FULL).
+ * Sequence numbers and the hash chain are assigned on this thread when a batch is dispatched and
+ * only become the head once the commit succeeded; a failed commit leaves the head untouched.
+ */
+export class SqliteLedger implements Ledger {
+  private readonly db: BetterSqlite3.Database;
+  private readonly writer: SqliteWriteThread | null;
+  private readonly queue: PendingAppend[] = [];
+  private inFlight = false;
+  private headSeq = 0;
+  private headHash = GENESIS_HASH;
+  private closed = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(readonly file: string, options: SqliteLedgerOptions = {}) {
+    try {
+      if (options.readonly) {
+        this.db = new Database(file, { readonly: true, fileMustExist: true });
+        this.db.pragma('busy_timeout = 5000');
+        checkReadable(this.db, file);
+        this.writer = null;
+      } else {
+        mkdirSync(dirname(file), { recursive: true });
+        this.db = new Database(file);
+        this.db.pragma('journal_mode = WAL');
+        this.db.pragma('synchronous = FULL');
+        this.db.pragma('busy_timeout = 5000');
+        migrate(this.db, file);
+        this.writer = new SqliteWriteThread(file);
+      }
+    } catch (e) {
+      if (e instanceof GatehouseError) throw e;
+      throw new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', `cannot open ledger ${file}: ${(e as Error).message}`, { cause: e });
+    }
+    const last = this.db.prepare('SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1').get() as
+      | { seq: number; hash: string }
+      | undefined;
+    if (last) {
+      this.headSeq = last.seq;
+      this.headHash = last.hash;
+    }
+  }
+
+  append(records: readonly NewRecord[]): Promise<number[]> {
+    if (!this.writer) throw new TypeError('ledger opened read-only');
+    if (this.closed) return Promise.reject(new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the ledger is closed'));
+    if (records.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ records, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    if (this.inFlight) return;
+    if (this.queue.length === 0 || !this.writer) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+      return;
+    }
+    const batch: PendingAppend[] = [];
+    let count = 0;
+    while (this.queue.length > 0 && (count === 0 || count + this.queue[0]!.records.length <= MAX_BATCH_RECORDS)) {
+      const p = this.queue.shift()!;
+      batch.push(p);
+      count += p.records.length;
+    }
+    const ops: SqlOp[] = [];
+    const seqsPerAppend: number[][] = [];
+    let seq = this.headSeq;
+    let prev = this.headHash;
+    try {
+      for (const p of batch) {
+        const seqs: number[] = [];
+        for (const r of p.records) {
+          seq += 1;
+          const payload = canonicalJson(r.event);
+          const hash = recordHash({ seq, time: r.time, sessionId: r.sessionId, payload, prevHash: prev });
+          ops.push({
+            sql: 'INSERT INTO records (seq, time_us, session_id, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
+            params: [seq, r.time, r.sessionId, r.event.type, payload, prev, hash],
+          });
+          ops.push(...sessionOps(r.sessionId, r.time, r.event));
+          seqs.push(seq);
+          prev = hash;
+        }
+        seqsPerAppend.push(seqs);
+      }
+    } catch (e) {
+      // an event that cannot be encoded is a programming error; fail its batch, keep the head
+      for (const p of batch) p.reject(new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', `cannot encode record: ${(e as Error).message}`));
+      this.dispatch();
+      return;
+    }
+    this.inFlight = true;
+    const nextSeq = seq;
+    const nextHash = prev;
+    void this.writer.run(ops).then((reply) => {
+      this.inFlight = false;
+      if (reply.ok) {
+        this.headSeq = nextSeq;
+        this.headHash = nextHash;
+        batch.forEach((p, i) => p.resolve(seqsPerAppend[i]!));
+      } else {
+        const err = new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the audit ledger cannot record right now', {
+          detail: reply.error ?? 'unknown',
+        });
+        for (const p of batch) p.reject(err);
+      }
+      this.dispatch();
+    });
+  }
+
+  async head(): Promise<LedgerHead> {
+    const last = this.db.prepare('SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1').get() as
+      | { seq: number; hash: string }
+      | undefined;
+    return last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_HASH };
+  }
+
+  async listSessions(f: SessionFilter): Promise<SessionSummary[]> {
+    const where: string[] = [];
+    const params: Array<string | number> = [];
+    if (f.identity !== undefined) { where.push('subject = ?'); params.push(f.identity); }
+    if (f.connection !== undefined) { where.push('connection = ?'); params.push(f.connection); }
+    if (f.status !== undefined) { where.push('status = ?'); params.push(f.status); }
+    if (f.ciJob !== undefined) { where.push('ci_job = ?'); params.push(f.ciJob); }
+    if (f.since !== undefined) { where.push('started_us >= ?'); params.push(f.since); }
+    if (f.until !== undefined) { where.push('started_us < ?'); params.push(f.until); }
+    const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY started_us DESC, id DESC LIMIT ?`;
+    params.push(f.limit ?? 100);
+    return (this.db.prepare(sql).all(...params) as SessionRow[]).map(toSummary);
+  }
+
+  async getSession(id: string): Promise<SessionSummary | null> {
+    const row = this.db.prepare('SELECT * FROM sessions WHERE id = ?').get(id) as SessionRow | undefined;
+    return row ? toSummary(row) : null;
+  }
+
+  async sessionRecords(id: string): Promise<LedgerRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM records WHERE session_id = ? ORDER BY seq').all(id) as RecordRow[];
+    return rows.map((r) => ({
+      seq: r.seq, time: r.time_us, sessionId: r.session_id, type: r.type as AuditEventType,
+      event: JSON.parse(r.payload) as AuditEvent, prevHash: r.prev_hash, hash: r.hash,
+    }));
+  }
+
+  async *scan(pageSize = 5000): AsyncIterable<StoredRecord> {
+    const page = this.db.prepare('SELECT * FROM records WHERE seq > ? ORDER BY seq LIMIT ?');
+    let after = 0;
+    for (;;) {
+      const rows = page.all(after, pageSize) as RecordRow[];
+      for (const r of rows) {
+        yield { seq: r.seq, time: r.time_us, sessionId: r.session_id, type: r.type, payload: r.payload, prevHash: r.prev_hash, hash: r.hash };
+      }
+      if (rows.length < pageSize) return;
+      after = rows[rows.length - 1]!.seq;
+    }
+  }
+
+  /** Waits for queued appends to finish, then closes the store. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.inFlight || this.queue.length > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+    await this.writer?.close();
+    this.db.close();
+  }
+}

@@ -1,0 +1,209 @@
+import { BodyReader, MessageWriter } from './wire.js';
+
+/**
+ * Backend (server -> client) messages: encoders for the ones the gateway itself sends to clients,
+ * and small decoders for the ones it reads from the upstream server.
+ */
+
+export type TxStatus = 'I' | 'T' | 'E';
+
+// 'R' AuthenticationOk: Int32 0
+export const authenticationOk = (): Buffer => new MessageWriter().int32(0).finish('R');
+
+// 'R' AuthenticationCleartextPassword: Int32 3
+export const authenticationCleartext = (): Buffer => new MessageWriter().int32(3).finish('R');
+
+// 'K' BackendKeyData: Int32 pid | Int32 secret
+export const backendKeyData = (pid: number, secret: number): Buffer => new MessageWriter().int32(pid).int32(secret).finish('K');
+
+// 'Z' ReadyForQuery: Byte1 status
+export const readyForQuery = (status: TxStatus): Buffer => new MessageWriter().byte(status.charCodeAt(0)).finish('Z');
+
+// 'S' ParameterStatus: String name | String value
+export const parameterStatus = (name: string, value: string): Buffer => new MessageWriter().cstring(name).cstring(value).finish('S');
+
+// 'v' NegotiateProtocolVersion: Int32 newest minor supported | Int32 n | String option * n
+export function negotiateProtocolVersion(minor: number, unsupported: string[]): Buffer {
+  const w = new MessageWriter().int32(minor).int32(unsupported.length);
+  for (const o of unsupported) w.cstring(o);
+  return w.finish('v');
+}
+
+export interface NoticeFields {
+  severity: 'ERROR' | 'FATAL' | 'NOTICE' | 'WARNING' | 'INFO' | 'LOG';
+  code: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+}
+
+// 'E' ErrorResponse / 'N' NoticeResponse: (Byte1 field code | String value)* Byte1 0
+function fields(type: 'E' | 'N', f: NoticeFields): Buffer {
+  const w = new MessageWriter().byte(0x53).cstring(f.severity).byte(0x56).cstring(f.severity).byte(0x43).cstring(f.code).byte(0x4d).cstring(f.message);
+  if (f.detail) w.byte(0x44).cstring(f.detail);
+  if (f.hint) w.byte(0x48).cstring(f.hint);
+  return w.byte(0).finish(type);
+}
+
+export const errorResponse = (f: NoticeFields): Buffer => fields('E', f);
+export const noticeResponse = (f: NoticeFields): Buffer => fields('N', f);
+
+// ---- decoders for upstream messages ----
+
+export interface DecodedError {
+  severity: string;
+  code: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+}
+
+export function decodeErrorFields(body: Buffer, what = 'ErrorResponse'): DecodedError {
+  const r = new BodyReader(body, what);
+  const out: DecodedError = { severity: 'ERROR', code: 'XX000', message: '' };
+  for (;;) {
+    const f = r.byte();
+    if (f === 0) break;
+    const v = r.cstring();
+    switch (f) {
+      case 0x56: // V: non-localized severity
+        out.severity = v;
+        break;
+      case 0x53: // S: severity (localized); keep V when present
+        if (out.severity === 'ERROR' || !out.severity) out.severity = v;
+        break;
+      case 0x43:
+        out.code = v;
+        break;
+      case 0x4d:
+        out.message = v;
+        break;
+      case 0x44:
+        out.detail = v;
+        break;
+      case 0x48:
+        out.hint = v;
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
+export interface ColumnDescription {
+  name: string;
+  tableOid: number;
+  column: number;
+  typeOid: number;
+  typeSize: number;
+  typeModifier: number;
+  format: number;
+}
+
+// 'T' RowDescription: Int16 n | (String name | Int32 tableOid | Int16 attnum | Int32 typeOid | Int16 typlen | Int32 typmod | Int16 format) * n
+export function decodeRowDescription(body: Buffer): ColumnDescription[] {
+  const r = new BodyReader(body, 'RowDescription');
+  const n = r.count16(19);
+  const cols = new Array<ColumnDescription>(n);
+  for (let i = 0; i < n; i++) {
+    cols[i] = {
+      name: r.cstring(),
+      tableOid: r.int32() >>> 0,
+      column: r.int16(),
+      typeOid: r.int32() >>> 0,
+      typeSize: r.int16(),
+      typeModifier: r.int32(),
+      format: r.int16(),
+    };
+  }
+  return cols;
+}
+
+// 'D' DataRow: Int16 n | (Int32 len (-1 = NULL) | Byte * len) * n
+export function decodeDataRow(body: Buffer): Array<Buffer | null> {
+  const r = new BodyReader(body, 'DataRow');
+  const n = r.count16(4);
+  const values = new Array<Buffer | null>(n);
+  for (let i = 0; i < n; i++) {
+    const len = r.int32();
+    if (len < -1) r.bad(`bad value length ${len}`);
+    values[i] = len === -1 ? null : r.bytes(len);
+  }
+  return values;
+}
+
+// 'C' CommandComplete: String tag
+export const decodeCommandComplete = (body: Buffer): string => new BodyReader(body, 'CommandComplete').cstring();
+
+/** Rows affected/returned from a command tag: "SELECT 5", "INSERT 0 3", "UPDATE 2", "COPY 10". */
+export function rowsFromTag(tag: string): number | null {
+  const m = /(?:^|\s)(\d+)$/.exec(tag);
+  if (!m) return null;
+  const head = tag.split(' ')[0];
+  const counted = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'COPY', 'FETCH', 'MOVE']);
+  return head && counted.has(head) ? Number(m[1]) : null;
+}
+
+// 'G' CopyInResponse / 'H' CopyOutResponse / 'W' CopyBothResponse: Int8 format | Int16 n | Int16 format * n
+export function decodeCopyResponse(body: Buffer): { format: number; columns: number[] } {
+  const r = new BodyReader(body, 'CopyResponse');
+  const format = r.byte();
+  const n = r.count16(2);
+  const columns = new Array<number>(n);
+  for (let i = 0; i < n; i++) columns[i] = r.int16();
+  return { format, columns };
+}
+
+// 'Z' ReadyForQuery: Byte1 status
+export function decodeReadyForQuery(body: Buffer): TxStatus {
+  const s = String.fromCharCode(new BodyReader(body, 'ReadyForQuery').byte());
+  if (s !== 'I' && s !== 'T' && s !== 'E') throw new BodyReader(body, 'ReadyForQuery').bad(`bad status ${s}`);
+  return s;
+}
+
+// 'S' ParameterStatus: String name | String value
+export function decodeParameterStatus(body: Buffer): { name: string; value: string } {
+  const r = new BodyReader(body, 'ParameterStatus');
+  return { name: r.cstring(), value: r.cstring() };
+}
+
+// 'K' BackendKeyData: Int32 pid | key bytes (4 in protocol 3.0)
+export function decodeBackendKeyData(body: Buffer): { processId: number; secretKey: Buffer } {
+  const r = new BodyReader(body, 'BackendKeyData');
+  return { processId: r.int32(), secretKey: Buffer.from(r.rest()) };
+}
+
+export type AuthRequest =
+  | { kind: 'ok' }
+  | { kind: 'cleartext' }
+  | { kind: 'md5'; salt: Buffer }
+  | { kind: 'sasl'; mechanisms: string[] }
+  | { kind: 'sasl-continue'; data: Buffer }
+  | { kind: 'sasl-final'; data: Buffer }
+  | { kind: 'other'; code: number };
+
+// 'R' Authentication*: Int32 code | code-specific data
+export function decodeAuthentication(body: Buffer): AuthRequest {
+  const r = new BodyReader(body, 'Authentication');
+  const c = r.int32();
+  switch (c) {
+    case 0:
+      return { kind: 'ok' };
+    case 3:
+      return { kind: 'cleartext' };
+    case 5:
+      return { kind: 'md5', salt: Buffer.from(r.bytes(4)) };
+    case 10: {
+      const mechanisms: string[] = [];
+      while (!r.done && r.buf[r.pos] !== 0) mechanisms.push(r.cstring());
+      return { kind: 'sasl', mechanisms };
+    }
+    case 11:
+      return { kind: 'sasl-continue', data: Buffer.from(r.rest()) };
+    case 12:
+      return { kind: 'sasl-final', data: Buffer.from(r.rest()) };
+    default:
+      return { kind: 'other', code: c };
+  }
+}

@@ -1,0 +1,510 @@
+import { monoUs, nowUs } from '../../core/clock.js';
+import { GatehouseError } from '../../core/errors.js';
+import type { AuditEvent, PgResultEvent, RecordedError, RecordedValue } from '../../core/events.js';
+import {
+  decodeCommandComplete, decodeCopyResponse, decodeErrorFields, decodeReadyForQuery, decodeRowDescription,
+  type ColumnDescription, type DecodedError, type TxStatus,
+} from './backend.js';
+import { FrameError, Framer } from './framer.js';
+import {
+  decodeBind, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget,
+} from './frontend.js';
+import { ResultRecorder, type CommandRef, type SampleLimits } from './result.js';
+import { recordValues } from './values.js';
+import { code } from './wire.js';
+
+/**
+ * The relay phase of a PostgreSQL session, sans-IO: it owns no socket. The listener feeds it the
+ * bytes that arrive from the client and from the upstream server; it answers with what to record
+ * (commands, write-ahead: durably before the bytes that carry them are forwarded), what to forward
+ * and what to answer locally. It parses both directions with bounded framing and follows the
+ * protocol's request/response pairing (simple Query, the extended protocol's Parse/Bind/Describe/
+ * Execute/Close/Sync, FunctionCall, COPY in both directions) to tie every result to its command.
+ *
+ * Forwarding works on whole chunks as received: a command's final byte always lies in a chunk
+ * that is only forwarded after the command was recorded, so the server cannot run anything that
+ * is not in the ledger.
+ */
+
+export interface RelayLimits extends SampleLimits {
+  maxClientMessageBytes: number;
+  maxServerMessageBytes: number;
+  maxParamBytes: number;
+  maxPreparedStatements: number;
+}
+
+export interface PendingRecord {
+  event: AuditEvent;
+  time: number;
+  /** set for commands: receives the record's seq */
+  ref: CommandRef | null;
+}
+
+export interface ClientStep {
+  /** to append durably before `forward` is sent */
+  records: PendingRecord[];
+  forward: Buffer | null;
+  /** an error to send the client (after forwarding), when the session must end */
+  fatal: GatehouseError | null;
+  /** the client sent Terminate */
+  terminate: boolean;
+}
+
+export interface UpstreamStep {
+  /** results to append (not awaited) */
+  records: PendingRecord[];
+  /** the server ended the session (FATAL error) or broke the protocol */
+  fatal: GatehouseError | null;
+}
+
+interface StatementInfo {
+  text: string;
+  columns: ColumnDescription[] | null;
+}
+
+interface PortalInfo {
+  statement: string;
+  text: string;
+  params: RecordedValue[];
+  resultFormats: number[];
+  columns: ColumnDescription[] | null;
+}
+
+type Expect =
+  | { k: 'simple'; ref: CommandRef; index: number; result: ResultRecorder | null }
+  | { k: 'parse'; ref: CommandRef | null }
+  | { k: 'bind' }
+  | { k: 'describe'; target: 'S' | 'P'; name: string }
+  | { k: 'execute'; ref: CommandRef; portal: PortalInfo | null; result: ResultRecorder | null }
+  | { k: 'close' }
+  | { k: 'sync' }
+  | { k: 'function'; ref: CommandRef; result: ResultRecorder | null };
+
+const B = {
+  // frontend
+  Query: code('Q'), Parse: code('P'), Bind: code('B'), Execute: code('E'), Describe: code('D'), Close: code('C'),
+  Sync: code('S'), Flush: code('H'), Terminate: code('X'), FunctionCall: code('F'), CopyData: code('d'),
+  CopyDone: code('c'), CopyFail: code('f'),
+  // backend
+  ParseComplete: code('1'), BindComplete: code('2'), CloseComplete: code('3'), ParameterDescription: code('t'),
+  RowDescription: code('T'), NoData: code('n'), DataRow: code('D'), CommandComplete: code('C'), EmptyQuery: code('I'),
+  PortalSuspended: code('s'), ErrorResponse: code('E'), ReadyForQuery: code('Z'), CopyIn: code('G'), CopyOut: code('H'),
+  CopyBoth: code('W'), FunctionResult: code('V'), Notice: code('N'), Notification: code('A'), ParameterStatus: code('S'),
+  NegotiateVersion: code('v'),
+} as const;
+
+const FRONTEND_TYPES = new Set<number>([
+  B.Query, B.Parse, B.Bind, B.Execute, B.Describe, B.Close, B.Sync, B.Flush, B.Terminate, B.FunctionCall,
+  B.CopyData, B.CopyDone, B.CopyFail,
+]);
+
+/** Backend messages that belong to a result (and count into its bytes and digest). */
+const RESULT_TYPES = new Set<number>([
+  B.RowDescription, B.DataRow, B.CommandComplete, B.EmptyQuery, B.PortalSuspended, B.ErrorResponse, B.CopyIn,
+  B.CopyOut, B.CopyBoth, B.CopyData, B.CopyDone, B.FunctionResult,
+]);
+
+/** Backend messages whose body the relay reads (others pass by without a copy). */
+const READ_BODY = new Set<number>([
+  B.RowDescription, B.CommandComplete, B.ErrorResponse, B.ReadyForQuery, B.CopyIn, B.CopyOut, B.CopyBoth,
+]);
+
+function recordedError(e: DecodedError): RecordedError {
+  const out: RecordedError = { sqlstate: e.code, severity: e.severity, message: e.message };
+  if (e.detail !== undefined) out.detail = e.detail;
+  return out;
+}
+
+export class PgRelay {
+  private readonly clientFramer: Framer;
+  private readonly serverFramer: Framer;
+  private readonly statements = new Map<string, StatementInfo>();
+  private readonly portals = new Map<string, PortalInfo>();
+  private readonly queue: Expect[] = [];
+  private qHead = 0;
+  private txStatus: TxStatus = 'I';
+  /** the result receiving COPY IN data from the client */
+  private copyIn: ResultRecorder | null = null;
+  /** the result the current server frame belongs to (for bytes/digest) */
+  private current: ResultRecorder | null = null;
+  private lastCommandRef: CommandRef | null = null;
+  private clientStep: ClientStep | null = null;
+  private serverRecords: PendingRecord[] = [];
+  private serverFatal: GatehouseError | null = null;
+  private clientFrameStart = 0;
+  statementsSeen = 0;
+  errorsSeen = 0;
+
+  constructor(private readonly limits: RelayLimits) {
+    this.clientFramer = new Framer(
+      {
+        begin: (type, len) => {
+          if (!FRONTEND_TYPES.has(type)) {
+            throw new GatehouseError('GH_ERR_PROTOCOL', `unexpected message type "${String.fromCharCode(type)}" from the client`);
+          }
+          if (type !== B.CopyData) return true;
+          // COPY FROM STDIN data streams through unread; only its size is counted
+          if (this.copyIn?.copy) this.copyIn.copy.bytes += len;
+          return false;
+        },
+        end: (type, body, endOffset) => {
+          this.onClientMessage(type, body, endOffset);
+          this.clientFrameStart = endOffset;
+        },
+      },
+      limits.maxClientMessageBytes,
+    );
+    this.serverFramer = new Framer(
+      {
+        begin: (type, len) => this.serverBegin(type, len),
+        bytes: (piece) => this.current?.addBytes(piece),
+        end: (type, body) => this.onServerMessage(type, body),
+      },
+      limits.maxServerMessageBytes,
+    );
+  }
+
+  get transactionStatus(): TxStatus {
+    return this.txStatus;
+  }
+
+  /** seq of the command the server is working on, if any (for cancel records). */
+  runningCommandSeq(): number | null {
+    for (let i = this.qHead; i < this.queue.length; i++) {
+      const e = this.queue[i]!;
+      if (e.k === 'simple' || e.k === 'execute' || e.k === 'function') return e.ref.seq;
+    }
+    return null;
+  }
+
+  // ---------------------------------------------------------------- client -> server
+
+  fromClient(chunk: Buffer): ClientStep {
+    const step: ClientStep = { records: [], forward: chunk, fatal: null, terminate: false };
+    this.clientStep = step;
+    this.clientFrameStart = 0;
+    try {
+      this.clientFramer.push(chunk);
+    } catch (e) {
+      // forward what came before the offending message, refuse the rest
+      step.forward = this.clientFrameStart > 0 ? chunk.subarray(0, this.clientFrameStart) : null;
+      if (e instanceof FrameError) {
+        step.fatal = new GatehouseError('GH_ERR_FRAME_TOO_LARGE', `message too large: ${e.message}`, { detail: e.message });
+      } else if (e instanceof GatehouseError) {
+        step.fatal = e;
+      } else throw e;
+    } finally {
+      this.clientStep = null;
+    }
+    return step;
+  }
+
+  private command(event: AuditEvent): CommandRef {
+    const ref: CommandRef = { seq: null, startedMono: monoUs() };
+    this.clientStep!.records.push({ event, time: nowUs(), ref });
+    this.lastCommandRef = ref;
+    this.statementsSeen += 1;
+    return ref;
+  }
+
+  private expect(e: Expect): void {
+    this.queue.push(e);
+  }
+
+  private onClientMessage(type: number, body: Buffer | null, _end: number): void {
+    switch (type) {
+      case B.Query: {
+        const text = decodeQuery(body!);
+        const ref = this.command({ type: 'pg.query', text });
+        this.expect({ k: 'simple', ref, index: 0, result: null });
+        return;
+      }
+      case B.Parse: {
+        const p = decodeParse(body!);
+        if (p.name !== '' && !this.statements.has(p.name) && this.statements.size >= this.limits.maxPreparedStatements) {
+          throw new GatehouseError('GH_ERR_PROTOCOL', `too many prepared statements (limit ${this.limits.maxPreparedStatements}); close some`);
+        }
+        this.statements.set(p.name, { text: p.text, columns: null });
+        let ref: CommandRef | null = null;
+        if (p.name !== '') {
+          ref = { seq: null, startedMono: monoUs() };
+          this.clientStep!.records.push({ event: { type: 'pg.prepare', name: p.name, text: p.text, paramTypes: p.paramTypes }, time: nowUs(), ref });
+        }
+        this.expect({ k: 'parse', ref });
+        return;
+      }
+      case B.Bind: {
+        const b = decodeBind(body!);
+        const st = this.statements.get(b.statement);
+        this.portals.set(b.portal, {
+          statement: b.statement,
+          text: st ? st.text : `<unknown prepared statement "${b.statement}">`,
+          params: recordValues(b.params, b.paramFormats, this.limits.maxParamBytes),
+          resultFormats: b.resultFormats,
+          columns: st?.columns ?? null,
+        });
+        this.expect({ k: 'bind' });
+        return;
+      }
+      case B.Execute: {
+        const x = decodeExecute(body!);
+        const portal = this.portals.get(x.portal) ?? null;
+        const ref = this.command({
+          type: 'pg.execute',
+          statement: portal?.statement ?? '',
+          portal: x.portal,
+          text: portal?.text ?? `<portal "${x.portal}" (a cursor declared in SQL)>`,
+          params: portal?.params ?? [],
+          maxRows: x.maxRows,
+        });
+        this.expect({ k: 'execute', ref, portal, result: null });
+        return;
+      }
+      case B.Describe: {
+        const d = decodeTarget(body!, 'Describe');
+        this.expect({ k: 'describe', target: d.target, name: d.name });
+        return;
+      }
+      case B.Close: {
+        const c = decodeTarget(body!, 'Close');
+        if (c.target === 'S') this.statements.delete(c.name);
+        else this.portals.delete(c.name);
+        this.expect({ k: 'close' });
+        return;
+      }
+      case B.Sync:
+        this.expect({ k: 'sync' });
+        return;
+      case B.Flush:
+        return;
+      case B.Terminate:
+        this.clientStep!.terminate = true;
+        return;
+      case B.FunctionCall: {
+        const f = decodeFunctionCall(body!);
+        const ref = this.command({
+          type: 'pg.function_call',
+          functionOid: f.oid,
+          args: recordValues(f.args, f.argFormats, this.limits.maxParamBytes),
+        });
+        this.expect({ k: 'function', ref, result: null });
+        return;
+      }
+      case B.CopyData:
+        return;
+      case B.CopyDone:
+      case B.CopyFail:
+        this.copyIn = null;
+        return;
+      default:
+        return;
+    }
+  }
+
+  // ---------------------------------------------------------------- server -> client
+
+  fromUpstream(chunk: Buffer): UpstreamStep {
+    this.serverRecords = [];
+    this.serverFatal = null;
+    try {
+      this.serverFramer.push(chunk);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      this.serverFatal = new GatehouseError('GH_ERR_UPSTREAM_PROTOCOL', 'the target database sent a message the gateway cannot accept', { detail: why });
+    }
+    this.current?.endOfChunk();
+    for (let i = this.qHead; i < this.queue.length; i++) {
+      const e = this.queue[i]!;
+      if ((e.k === 'simple' || e.k === 'execute' || e.k === 'function') && e.result && e.result !== this.current) e.result.endOfChunk();
+    }
+    return { records: this.serverRecords, fatal: this.serverFatal };
+  }
+
+  private head(): Expect | undefined {
+    return this.queue[this.qHead];
+  }
+
+  private shift(): void {
+    this.qHead += 1;
+    if (this.qHead > 1024 && this.qHead * 2 > this.queue.length) {
+      this.queue.splice(0, this.qHead);
+      this.qHead = 0;
+    }
+  }
+
+  /** The result the next result message belongs to, created on first use. */
+  private resultFor(h: Expect | undefined): ResultRecorder | null {
+    if (!h) return null;
+    if (h.k === 'simple') {
+      h.result ??= new ResultRecorder(h.ref, h.index, this.limits, null, []);
+      return h.result;
+    }
+    if (h.k === 'execute') {
+      const columns = h.portal ? (h.portal.columns ?? this.statements.get(h.portal.statement)?.columns ?? null) : null;
+      h.result ??= new ResultRecorder(h.ref, 0, this.limits, columns, h.portal?.resultFormats ?? []);
+      return h.result;
+    }
+    if (h.k === 'function') {
+      h.result ??= new ResultRecorder(h.ref, 0, this.limits, null, []);
+      return h.result;
+    }
+    return null;
+  }
+
+  private serverBegin(type: number, _len: number): boolean {
+    const h = this.head();
+    this.current = RESULT_TYPES.has(type) && !(type === B.RowDescription && h?.k === 'describe') ? this.resultFor(h) : null;
+    if (type === B.DataRow) return this.current !== null && this.current.wantsSample;
+    if (type === B.CopyData) return this.current !== null && this.current.wantsSample;
+    return READ_BODY.has(type);
+  }
+
+  private emit(r: ResultRecorder, status: PgResultEvent['status'], tag: string | null, error: RecordedError | null): void {
+    const event = r.finish(status, tag, error);
+    this.serverRecords.push({ event, time: nowUs(), ref: null });
+    if (error) this.errorsSeen += 1;
+  }
+
+  private onServerMessage(type: number, body: Buffer | null): void {
+    const h = this.head();
+    switch (type) {
+      case B.DataRow:
+        this.current?.dataRow(body);
+        return;
+      case B.CopyData:
+        this.current?.copyData(body, body ? body.length : 0);
+        return;
+      case B.RowDescription: {
+        const cols = decodeRowDescription(body!);
+        if (h?.k === 'describe') {
+          if (h.target === 'S') {
+            const st = this.statements.get(h.name);
+            if (st) st.columns = cols;
+          } else {
+            const p = this.portals.get(h.name);
+            if (p) p.columns = cols;
+          }
+          this.shift();
+        } else if (this.current) this.current.columns = cols;
+        return;
+      }
+      case B.NoData:
+        if (h?.k === 'describe') this.shift();
+        return;
+      case B.ParseComplete:
+      case B.BindComplete:
+      case B.CloseComplete:
+        if (h && (h.k === 'parse' || h.k === 'bind' || h.k === 'close')) this.shift();
+        return;
+      case B.CommandComplete:
+      case B.EmptyQuery:
+      case B.PortalSuspended: {
+        const r = this.current;
+        if (!r || !h) return;
+        const tag = type === B.CommandComplete ? decodeCommandComplete(body!) : null;
+        this.emit(r, type === B.PortalSuspended ? 'suspended' : 'ok', tag, null);
+        this.finishResult(h);
+        return;
+      }
+      case B.CopyIn:
+      case B.CopyOut:
+      case B.CopyBoth: {
+        decodeCopyResponse(body!);
+        if (this.current) {
+          this.current.copy = { direction: type === B.CopyIn ? 'in' : 'out', bytes: 0 };
+          if (type === B.CopyIn) this.copyIn = this.current;
+        }
+        return;
+      }
+      case B.FunctionResult:
+        return;
+      case B.ErrorResponse:
+        this.onServerError(decodeErrorFields(body!), h);
+        return;
+      case B.ReadyForQuery:
+        this.txStatus = decodeReadyForQuery(body!);
+        if (h && (h.k === 'simple' || h.k === 'sync' || h.k === 'function')) {
+          if (h.k === 'function' && h.result) this.emit(h.result, 'ok', null, null);
+          this.shift();
+        }
+        this.copyIn = null;
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** After a statement's completion: simple queries move to their next statement, others are done. */
+  private finishResult(h: Expect): void {
+    if (h.k === 'simple') {
+      h.index += 1;
+      h.result = null;
+    } else if (h.k === 'execute' || h.k === 'function') {
+      h.result = null;
+      if (h.k === 'execute') this.shift();
+    }
+    this.current = null;
+  }
+
+  private onServerError(e: DecodedError, h: Expect | undefined): void {
+    const err = recordedError(e);
+    if (e.severity === 'FATAL' || e.severity === 'PANIC') {
+      this.serverFatal = new GatehouseError('GH_ERR_UPSTREAM_UNAVAILABLE', e.message, { detail: `${e.code} ${e.message}` });
+    }
+    if (!h) {
+      // an error outside any request: attribute it to the last command, if any
+      if (this.lastCommandRef) this.emit(new ResultRecorder(this.lastCommandRef, 0, this.limits, null, []), 'error', null, err);
+      return;
+    }
+    if (h.k === 'simple') {
+      // the rest of a multi-statement query does not run; ReadyForQuery follows
+      this.emit(this.resultFor(h)!, 'error', null, err);
+      this.finishResult(h);
+      this.copyIn = null;
+      return;
+    }
+    if (h.k === 'function') {
+      this.emit(this.resultFor(h)!, 'error', null, err);
+      h.result = null;
+      this.current = null;
+      return;
+    }
+    if (h.k === 'sync') {
+      // e.g. a deferred constraint failing at the implicit commit
+      if (this.lastCommandRef) this.emit(new ResultRecorder(this.lastCommandRef, 0, this.limits, null, []), 'error', null, err);
+      return;
+    }
+    // extended protocol: the server skips everything up to the next Sync
+    let attributed = false;
+    while (this.qHead < this.queue.length) {
+      const x = this.head()!;
+      if (x.k === 'sync') break;
+      if (x.k === 'execute' || (x.k === 'parse' && x.ref)) {
+        const rec = x.k === 'execute' ? this.resultFor(x)! : new ResultRecorder(x.ref!, 0, this.limits, null, []);
+        if (!attributed) {
+          this.emit(rec, 'error', null, err);
+          attributed = true;
+        } else if (x.k === 'execute') {
+          this.emit(rec, 'skipped', null, null);
+        }
+      }
+      this.shift();
+    }
+    if (!attributed && this.lastCommandRef) this.emit(new ResultRecorder(this.lastCommandRef, 0, this.limits, null, []), 'error', null, err);
+    this.current = null;
+    this.copyIn = null;
+  }
+
+  /** The session is ending: results still open are recorded as interrupted. */
+  interrupt(): PendingRecord[] {
+    this.serverRecords = [];
+    while (this.qHead < this.queue.length) {
+      const h = this.head()!;
+      if ((h.k === 'simple' || h.k === 'execute' || h.k === 'function') && h.ref.seq !== null) {
+        this.emit(this.resultFor(h)!, 'interrupted', null, null);
+      }
+      this.shift();
+    }
+    return this.serverRecords;
+  }
+}
