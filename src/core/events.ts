@@ -59,6 +59,8 @@ export interface SessionStartEvent {
   authorizedBy: string;
   client: ClientRecord;
   upstream: { host: string; port: number; database: string; user: string; tls: boolean };
+  /** run-time parameters from the client's startup packet that were forwarded upstream */
+  parameters: Record<string, string>;
 }
 
 export interface AuthDeniedEvent {

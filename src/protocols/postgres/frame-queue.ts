@@ -46,6 +46,8 @@ export class FrameQueue {
     socket.on('close', this.onEnd);
     socket.on('error', this.onError);
     if (options.initial && options.initial.length > 0) this.push(options.initial);
+    // a socket paused by an earlier reader does not restart when a 'data' listener is added
+    socket.resume();
   }
 
   private push(chunk: Buffer): void {

@@ -208,7 +208,12 @@ export async function connectUpstream(target: UpstreamTarget): Promise<UpstreamS
   } catch (e) {
     signal.removeEventListener('abort', timer);
     socket.destroy();
-    if (e instanceof GatehouseError) throw e;
+    if (signal.aborted) throw upstreamError('GH_ERR_UPSTREAM_UNAVAILABLE', `login to ${target.host}:${target.port} timed out`);
+    if (e instanceof GatehouseError) {
+      // the frame reader speaks of "the handshake" in client terms; here it is the upstream's fault
+      if (e.code === 'GH_ERR_PROTOCOL' || e.code === 'GH_ERR_FRAME_TOO_LARGE') throw upstreamError('GH_ERR_UPSTREAM_PROTOCOL', `${e.message}${e.detail ? `: ${e.detail}` : ''}`);
+      throw e;
+    }
     throw upstreamError('GH_ERR_UPSTREAM_UNAVAILABLE', (e as Error).message);
   }
 }

@@ -1,0 +1,229 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { monoUs, nowUs } from '../../core/clock.js';
+import { GatehouseError } from '../../core/errors.js';
+import type { SessionEndEvent } from '../../core/events.js';
+import type { Logger } from '../../core/log.js';
+import type { LedgerWriter } from '../../ledger/ledger.js';
+import { fatalResponse } from './errors.js';
+import type { PendingRecord, PgRelay } from './relay.js';
+import { cancelUpstream, type UpstreamSession, type UpstreamTarget } from './upstream.js';
+
+/**
+ * Drives a PgRelay with two sockets. Client bytes are processed one chunk at a time with the client
+ * paused: the chunk's command records are appended and made durable first, then the chunk is
+ * forwarded (write-ahead; a failed append ends the session and forwards nothing). Server bytes go
+ * to the client as they arrive, with backpressure in both directions (a paused socket stops
+ * reading, so a 100 MB result never sits in memory); their result records are appended behind.
+ */
+
+export interface SessionKey {
+  processId: number;
+  secretKey: Buffer;
+}
+
+export interface PgSessionOptions {
+  id: string;
+  client: Socket;
+  upstream: UpstreamSession;
+  relay: PgRelay;
+  ledger: LedgerWriter;
+  log: Logger;
+  target: UpstreamTarget;
+  key: SessionKey;
+  registry: SessionRegistry;
+  startedMono: number;
+}
+
+/** Live sessions: for CancelRequest routing (by the gateway's own key) and for draining on shutdown. */
+export class SessionRegistry {
+  private readonly byPid = new Map<number, PgSession>();
+  private readonly idle = new Set<() => void>();
+
+  add(s: PgSession): void {
+    this.byPid.set(s.key.processId, s);
+  }
+
+  remove(s: PgSession): void {
+    if (this.byPid.get(s.key.processId) === s) this.byPid.delete(s.key.processId);
+    if (this.byPid.size === 0) for (const w of this.idle) w();
+  }
+
+  get size(): number {
+    return this.byPid.size;
+  }
+
+  async cancel(processId: number, secretKey: Buffer): Promise<void> {
+    const s = this.byPid.get(processId);
+    if (!s || s.key.secretKey.length !== secretKey.length || !timingSafeEqual(s.key.secretKey, secretKey)) return;
+    await s.cancel();
+  }
+
+  /** Ends idle sessions now and the others once their current command is done (or when `force`). */
+  async drain(force: boolean): Promise<void> {
+    for (const s of this.byPid.values()) s.drain(force);
+    if (this.byPid.size === 0) return;
+    await new Promise<void>((resolve) => this.idle.add(resolve));
+  }
+}
+
+export class PgSession {
+  readonly id: string;
+  readonly key: SessionKey;
+  private readonly o: PgSessionOptions;
+  private chain: Promise<void> = Promise.resolve();
+  private ended = false;
+  private draining = false;
+  private terminated = false;
+
+  constructor(o: PgSessionOptions) {
+    this.o = o;
+    this.id = o.id;
+    this.key = o.key;
+  }
+
+  start(clientLeftover: Buffer): void {
+    const { client, upstream, registry } = this.o;
+    registry.add(this);
+    const up = upstream.socket;
+    up.on('data', (chunk: Buffer) => this.onUpstream(chunk));
+    up.on('error', (e) => this.o.log.debug({ err: e.message }, 'upstream socket error'));
+    up.on('close', () => void this.end('error', 'the target database closed the connection'));
+    client.on('data', (chunk: Buffer) => {
+      client.pause();
+      this.chain = this.chain.then(() => this.onClient(chunk)).then(() => {
+        if (!this.ended) client.resume();
+      });
+    });
+    client.on('close', () => void this.end('ok', this.terminated ? 'client terminated the session' : 'client disconnected'));
+    if (upstream.leftover.length > 0) this.onUpstream(upstream.leftover);
+    if (clientLeftover.length > 0) client.emit('data', clientLeftover);
+    up.resume();
+    client.resume();
+  }
+
+  private async onClient(chunk: Buffer): Promise<void> {
+    if (this.ended) return;
+    const step = this.o.relay.fromClient(chunk);
+    if (step.records.length > 0) {
+      let seqs: number[];
+      try {
+        seqs = await this.o.ledger.append(step.records.map((r) => ({ sessionId: this.id, time: r.time, event: r.event })));
+      } catch (e) {
+        this.o.log.error({ err: (e as Error).message }, 'ledger append failed; the command is not forwarded');
+        await this.fail(new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the audit ledger cannot record this command, so it was not run; the session ends'));
+        return;
+      }
+      step.records.forEach((r, i) => {
+        if (r.ref) r.ref.seq = seqs[i]!;
+      });
+    }
+    if (this.ended) return;
+    if (step.forward && step.forward.length > 0) {
+      const up = this.o.upstream.socket;
+      if (!up.write(step.forward)) await drained(up);
+    }
+    if (step.fatal) {
+      await this.fail(step.fatal);
+      return;
+    }
+    if (step.terminate) {
+      this.terminated = true;
+      this.o.upstream.socket.end();
+      await this.end('ok', 'client terminated the session');
+    }
+  }
+
+  private onUpstream(chunk: Buffer): void {
+    if (this.ended) return;
+    const step = this.o.relay.fromUpstream(chunk);
+    if (step.records.length > 0) this.appendBehind(step.records);
+    const { client } = this.o;
+    if (!client.write(chunk)) {
+      const up = this.o.upstream.socket;
+      up.pause();
+      void drained(client).then(() => {
+        if (!this.ended) up.resume();
+      });
+    }
+    if (step.fatal) {
+      this.o.log.info({ err: step.fatal.detail }, 'the target database ended the session');
+      void this.end('error', `${step.fatal.code}: ${step.fatal.detail ?? step.fatal.message}`);
+      return;
+    }
+    if (this.draining && this.idleNow()) void this.shutdown();
+  }
+
+  /** Result records are not awaited; if one cannot be stored the session ends (fail closed). */
+  private appendBehind(records: PendingRecord[]): void {
+    this.o.ledger.append(records.map((r) => ({ sessionId: this.id, time: r.time, event: r.event }))).catch((e: unknown) => {
+      this.o.log.error({ err: (e as Error).message }, 'ledger append of a result failed; ending the session');
+      void this.fail(new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the audit ledger cannot record results; the session ends'));
+    });
+  }
+
+  private idleNow(): boolean {
+    return this.o.relay.runningCommandSeq() === null && this.o.relay.transactionStatus === 'I';
+  }
+
+  async cancel(): Promise<void> {
+    if (this.ended) return;
+    const statementSeq = this.o.relay.runningCommandSeq();
+    // the cancel is an act on the server, so it is recorded before it is sent
+    await this.o.ledger.append([{ sessionId: this.id, time: nowUs(), event: { type: 'pg.cancel', statementSeq } }]);
+    try {
+      await cancelUpstream(this.o.target, this.o.upstream.processId, this.o.upstream.secretKey);
+    } catch (e) {
+      this.o.log.warn({ err: (e as Error).message }, 'forwarding a cancel request failed');
+    }
+  }
+
+  drain(force: boolean): void {
+    this.draining = true;
+    if (force || this.idleNow()) void this.shutdown();
+  }
+
+  private async shutdown(): Promise<void> {
+    await this.fail(new GatehouseError('GH_ERR_SHUTTING_DOWN', 'the gateway is shutting down; reconnect in a moment'), 'error');
+  }
+
+  private async fail(e: GatehouseError, status: SessionEndEvent['status'] = 'error'): Promise<void> {
+    if (this.ended) return;
+    const { client } = this.o;
+    if (!client.destroyed) client.end(fatalResponse(e));
+    await this.end(status, `${e.code}: ${e.message}`);
+  }
+
+  private async end(status: SessionEndEvent['status'], reason: string): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    const { relay, client, upstream, ledger, log } = this.o;
+    const records = relay.interrupt();
+    const end: SessionEndEvent = {
+      type: 'session.end', status, reason, statements: relay.statementsSeen, errors: relay.errorsSeen, durationUs: monoUs() - this.o.startedMono,
+    };
+    upstream.socket.destroy();
+    if (client.writableEnded) client.destroySoon?.();
+    else client.end();
+    try {
+      await ledger.append([...records, { event: end, time: nowUs(), ref: null }].map((r) => ({ sessionId: this.id, time: r.time, event: r.event })));
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'ledger append of session.end failed');
+    }
+    log.info({ status, reason, statements: end.statements }, 'session ended');
+    this.o.registry.remove(this);
+  }
+}
+
+function drained(s: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    if (s.destroyed) return resolve();
+    const done = () => {
+      s.off('drain', done);
+      s.off('close', done);
+      resolve();
+    };
+    s.on('drain', done);
+    s.on('close', done);
+  });
+}

@@ -1,0 +1,44 @@
+import type { LoadedConfig } from './core/config.js';
+import { configPath } from './core/config.js';
+import type { Logger } from './core/log.js';
+import { TokenVerifier } from './identity/verifier.js';
+import { SqliteLedger } from './ledger/sqlite.js';
+import { startPgListener, type PgListener } from './protocols/postgres/listener.js';
+
+/**
+ * The server wiring: the only module that opens listeners. It opens the ledger, prepares the token
+ * verifier, starts each configured listener, and on close drains sessions before closing the ledger.
+ */
+
+export interface Gateway {
+  postgres: PgListener | null;
+  ledger: SqliteLedger;
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startGateway(loaded: LoadedConfig, log: Logger): Promise<Gateway> {
+  const cfg = loaded.config;
+  const ledger = new SqliteLedger(configPath(loaded, cfg.ledger.sqlite));
+  const verifier = new TokenVerifier(cfg.identity, log.child({ component: 'identity' }));
+  // discovery now, so a wrong issuer shows at start; failure is not fatal (retried per login)
+  await verifier.discover().catch((e: unknown) => log.warn({ issuer: cfg.identity.issuer, err: (e as Error).message }, 'OIDC discovery failed; will retry on the first login'));
+  let postgres: PgListener | null = null;
+  try {
+    if (cfg.listeners.postgres) postgres = await startPgListener({ loaded, verifier, ledger, log });
+  } catch (e) {
+    await ledger.close();
+    throw e;
+  }
+  let closing: Promise<void> | null = null;
+  return {
+    postgres,
+    ledger,
+    close(graceMs = 10_000) {
+      closing ??= (async () => {
+        if (postgres) await postgres.close(graceMs);
+        await ledger.close();
+      })();
+      return closing;
+    },
+  };
+}
