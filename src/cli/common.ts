@@ -1,0 +1,39 @@
+import { loadConfigFile, configPath, type LoadedConfig } from '../core/config.js';
+import { GatehouseError } from '../core/errors.js';
+import { SqliteLedger } from '../ledger/sqlite.js';
+
+/** Shared plumbing of the operator commands: config, read-only ledger, errors to exit codes. */
+
+export const DEFAULT_CONFIG = 'gatehouse.yaml';
+
+export function loadConfig(file: string | undefined): LoadedConfig {
+  return loadConfigFile(file ?? process.env.GATEHOUSE_CONFIG ?? DEFAULT_CONFIG);
+}
+
+/** Opens the configured ledger for reading: operator commands never write to it. */
+export function openReader(loaded: LoadedConfig): SqliteLedger {
+  return new SqliteLedger(configPath(loaded, loaded.config.ledger.sqlite), { readonly: true });
+}
+
+export function out(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+export function progress(text: string): void {
+  if (process.stderr.isTTY) process.stderr.write(`\r${text}`);
+}
+
+/** Runs a command body; a GatehouseError becomes one clear line on stderr and a non-zero exit. */
+export async function run(body: () => Promise<number | void>): Promise<void> {
+  try {
+    const code = await body();
+    process.exitCode = code ?? 0;
+  } catch (e) {
+    if (e instanceof GatehouseError) {
+      process.stderr.write(`gatehouse: ${e.message}${e.detail ? ` (${e.detail})` : ''} [${e.code}]\n`);
+      process.exitCode = e.code === 'GH_ERR_USAGE' || e.code.startsWith('GH_ERR_CONFIG') ? 2 : 1;
+      return;
+    }
+    throw e;
+  }
+}

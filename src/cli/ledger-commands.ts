@@ -1,0 +1,97 @@
+import { writeFileSync } from 'node:fs';
+import { usFromTimeArg } from '../core/clock.js';
+import { GatehouseError } from '../core/errors.js';
+import type { SessionStatus } from '../core/events.js';
+import type { SessionFilter } from '../ledger/ledger.js';
+import { verifyChain } from '../ledger/verify.js';
+import { renderHtml } from '../report/render-html.js';
+import { renderText } from '../report/render-text.js';
+import { buildSessionReport } from '../report/session-report.js';
+import { renderSessionsTable, sessionJson } from '../report/sessions-table.js';
+import { loadConfig, openReader, out, progress } from './common.js';
+
+/** `gatehouse sessions`, `gatehouse report`, `gatehouse verify`: read-only views of the ledger. */
+
+const STATUSES: readonly SessionStatus[] = ['active', 'ok', 'denied', 'error'];
+
+export interface SessionsOptions {
+  config?: string;
+  identity?: string;
+  connection?: string;
+  status?: string;
+  since?: string;
+  until?: string;
+  ciJob?: string;
+  limit: string;
+  json?: boolean;
+}
+
+function timeArg(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  try {
+    return usFromTimeArg(v);
+  } catch (e) {
+    throw new GatehouseError('GH_ERR_USAGE', `${flag}: ${(e as Error).message}`);
+  }
+}
+
+export async function sessions(opts: SessionsOptions): Promise<number> {
+  if (opts.status !== undefined && !STATUSES.includes(opts.status as SessionStatus)) {
+    throw new GatehouseError('GH_ERR_USAGE', `--status must be one of ${STATUSES.join(', ')} (got "${opts.status}")`);
+  }
+  const limit = Number(opts.limit);
+  if (!Number.isInteger(limit) || limit < 1) throw new GatehouseError('GH_ERR_USAGE', `--limit must be a positive integer (got "${opts.limit}")`);
+  const filter: SessionFilter = { limit };
+  if (opts.identity !== undefined) filter.identity = opts.identity;
+  if (opts.connection !== undefined) filter.connection = opts.connection;
+  if (opts.status !== undefined) filter.status = opts.status as SessionStatus;
+  if (opts.ciJob !== undefined) filter.ciJob = opts.ciJob;
+  const since = timeArg('--since', opts.since);
+  const until = timeArg('--until', opts.until);
+  if (since !== undefined) filter.since = since;
+  if (until !== undefined) filter.until = until;
+  const reader = openReader(loadConfig(opts.config));
+  try {
+    const list = await reader.listSessions(filter);
+    out(opts.json ? JSON.stringify(list.map(sessionJson), null, 2) : renderSessionsTable(list));
+    return 0;
+  } finally {
+    await reader.close();
+  }
+}
+
+export async function report(id: string, opts: { config?: string; format: string; out?: string }): Promise<number> {
+  if (!['text', 'json', 'html'].includes(opts.format)) {
+    throw new GatehouseError('GH_ERR_USAGE', `--format must be text, json or html (got "${opts.format}")`);
+  }
+  const reader = openReader(loadConfig(opts.config));
+  try {
+    const summary = await reader.getSession(id);
+    if (!summary) throw new GatehouseError('GH_ERR_SESSION_NOT_FOUND', `no session with id ${id} in the ledger (list them with: gatehouse sessions)`);
+    const rep = buildSessionReport(summary, await reader.sessionRecords(id));
+    const text = opts.format === 'json' ? JSON.stringify(rep, null, 2) : opts.format === 'html' ? renderHtml(rep) : renderText(rep);
+    if (opts.out) {
+      writeFileSync(opts.out, text.endsWith('\n') ? text : `${text}\n`);
+      process.stderr.write(`report written to ${opts.out}\n`);
+    } else out(text);
+    return 0;
+  } finally {
+    await reader.close();
+  }
+}
+
+export async function verify(opts: { config?: string }): Promise<number> {
+  const reader = openReader(loadConfig(opts.config));
+  try {
+    const result = await verifyChain(reader, (n) => progress(`verified ${n} records...`));
+    if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+    if (result.ok) {
+      out(`ledger ok: ${result.records} records, head seq ${result.headSeq}, head hash ${result.headHash}`);
+      return 0;
+    }
+    out(`LEDGER BROKEN at record seq ${result.badSeq}: ${result.problem} (${result.records} records checked before it)`);
+    return 1;
+  } finally {
+    await reader.close();
+  }
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { run } from './common.js';
+import { report, sessions, verify } from './ledger-commands.js';
+import { serve } from './serve.js';
+import { token } from './token.js';
+
+/** The gatehouse CLI: thin commander wiring; each command lives in its own module. */
+
+const program = new Command('gatehouse')
+  .description('Gatehouse: an identity-aware, recording gateway for AI agents and CI jobs')
+  .showHelpAfterError()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+const configOption = () => new Option('-c, --config <file>', 'configuration file (default: $GATEHOUSE_CONFIG or ./gatehouse.yaml)');
+
+program
+  .command('serve')
+  .description('start the gateway listeners; prints one line when ready; SIGTERM drains sessions')
+  .addOption(configOption())
+  .option('--drain-timeout <seconds>', 'how long SIGTERM waits for busy sessions before ending them', '10')
+  .action((o) => run(() => serve(o)));
+
+program
+  .command('sessions')
+  .description('list recorded sessions, newest first')
+  .addOption(configOption())
+  .option('--identity <subject>', 'only sessions of this token subject')
+  .option('--connection <name>', 'only sessions on this connection')
+  .addOption(new Option('--status <status>', 'only sessions with this status').choices(['active', 'ok', 'denied', 'error']))
+  .option('--since <time>', 'started at or after (ISO time, or a duration back from now: 15m, 2h, 7d)')
+  .option('--until <time>', 'started before (ISO time or duration)')
+  .option('--ci-job <id>', 'only sessions of this CI job')
+  .option('--limit <n>', 'at most this many sessions', '100')
+  .option('--json', 'print JSON')
+  .action((o) => run(() => sessions(o)));
+
+program
+  .command('report')
+  .description('the full record of one session: identity, every statement, results, errors')
+  .argument('<session-id>')
+  .addOption(configOption())
+  .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'html']).default('text'))
+  .option('-o, --out <file>', 'write to a file instead of stdout')
+  .action((id: string, o) => run(() => report(id, o)));
+
+program
+  .command('verify')
+  .description('walk the ledger hash chain; exit 0 with the record count and head hash, 1 naming the first bad record')
+  .addOption(configOption())
+  .action((o) => run(() => verify(o)));
+
+program
+  .command('token')
+  .description('get an access token (client_credentials) from the configured issuer and print it')
+  .addOption(configOption())
+  .requiredOption('--client <id>', 'OAuth client id')
+  .option('--client-secret <secret>', 'client secret (default: $GATEHOUSE_CLIENT_SECRET, or the dev issuer config)')
+  .option('--resource <uri>', 'resource / audience to ask for (default: identity.audience)')
+  .action((o) => run(() => token(o)));
+
+await program.parseAsync();

@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { serialize } from 'pg-protocol';
+import type { AuditEvent, PgResultEvent } from '../../../src/core/events.js';
+import { errorResponse, readyForQuery } from '../../../src/protocols/postgres/backend.js';
+import { PgRelay, type PendingRecord } from '../../../src/protocols/postgres/relay.js';
+import { MessageWriter } from '../../../src/protocols/postgres/wire.js';
+
+/** Server-side message builders for the relay's upstream direction. */
+const S = {
+  parseComplete: () => new MessageWriter().finish('1'),
+  bindComplete: () => new MessageWriter().finish('2'),
+  rowDescription: (...names: string[]) => {
+    const w = new MessageWriter().int16(names.length);
+    for (const n of names) w.cstring(n).int32(0).int16(0).int32(25).int16(-1).int32(-1).int16(0);
+    return w.finish('T');
+  },
+  dataRow: (...values: Array<string | null>) => {
+    const w = new MessageWriter().int16(values.length);
+    for (const v of values) {
+      if (v === null) w.int32(-1);
+      else w.int32(Buffer.byteLength(v)).raw(Buffer.from(v));
+    }
+    return w.finish('D');
+  },
+  complete: (tag: string) => new MessageWriter().cstring(tag).finish('C'),
+  error: (code: string, message: string) => errorResponse({ severity: 'ERROR', code, message }),
+  ready: () => readyForQuery('I'),
+};
+
+const limits = { sampleRows: 2, maxValueBytes: 64, maxParamBytes: 64, maxClientMessageBytes: 1 << 20, maxServerMessageBytes: 1 << 20, maxPreparedStatements: 4 };
+
+/** Plays the role of the session driver: assigns seqs to command records as the ledger would. */
+class Harness {
+  readonly relay = new PgRelay(limits);
+  readonly log: Array<{ seq: number; event: AuditEvent }> = [];
+  forwarded = Buffer.alloc(0);
+
+  private store(records: PendingRecord[]): void {
+    for (const r of records) {
+      const seq = this.log.length + 1;
+      if (r.ref) r.ref.seq = seq;
+      this.log.push({ seq, event: r.event });
+    }
+  }
+
+  client(...msgs: Buffer[]) {
+    const step = this.relay.fromClient(Buffer.concat(msgs));
+    this.store(step.records);
+    if (step.forward) this.forwarded = Buffer.concat([this.forwarded, step.forward]);
+    return step;
+  }
+
+  server(...msgs: Buffer[]) {
+    const step = this.relay.fromUpstream(Buffer.concat(msgs));
+    this.store(step.records);
+    return step;
+  }
+
+  results(): PgResultEvent[] {
+    return this.log.map((l) => l.event).filter((e): e is PgResultEvent => e.type === 'pg.result');
+  }
+}
+
+describe('PgRelay (sans-IO)', () => {
+  it('records a multi-statement simple query with one result per statement', () => {
+    const h = new Harness();
+    h.client(serialize.query('SELECT a FROM t; SELECT 1/0; SELECT 2'));
+    expect(h.log[0]!.event).toEqual({ type: 'pg.query', text: 'SELECT a FROM t; SELECT 1/0; SELECT 2' });
+    h.server(S.rowDescription('a'), S.dataRow('x'), S.dataRow(null), S.dataRow('z'), S.complete('SELECT 3'), S.error('22012', 'division by zero'), S.ready());
+    const [first, second] = h.results();
+    expect(first).toMatchObject({ statementSeq: 1, index: 0, status: 'ok', tag: 'SELECT 3', rows: 3, columns: ['a'], sample: [['x'], [null]] });
+    expect(second).toMatchObject({ statementSeq: 1, index: 1, status: 'error', error: { sqlstate: '22012' } });
+    expect(h.results()).toHaveLength(2); // the third statement never ran
+  });
+
+  it('ties pipelined extended-protocol results to their executes, and marks the ones skipped after an error', () => {
+    const h = new Harness();
+    const batch = [
+      serialize.parse({ name: 'ins', text: 'INSERT INTO t VALUES ($1)', types: [] }),
+      serialize.bind({ statement: 'ins', values: ['one'] }),
+      serialize.execute({}),
+      serialize.bind({ statement: 'ins', values: ['two'] }),
+      serialize.execute({}),
+      serialize.bind({ statement: 'ins', values: [null] }),
+      serialize.execute({}),
+      serialize.sync(),
+    ];
+    const step = h.client(...batch);
+    expect(step.forward!.length).toBe(Buffer.concat(batch).length);
+    const types = h.log.map((l) => l.event.type);
+    expect(types).toEqual(['pg.prepare', 'pg.execute', 'pg.execute', 'pg.execute']);
+    expect(h.log.filter((l) => l.event.type === 'pg.execute').map((l) => (l.event as { params: unknown }).params)).toEqual([['one'], ['two'], [null]]);
+    h.server(S.parseComplete(), S.bindComplete(), S.complete('INSERT 0 1'), S.bindComplete(), S.error('23505', 'duplicate key'), S.ready());
+    const res = h.results();
+    expect(res.map((r) => [r.statementSeq, r.status])).toEqual([[2, 'ok'], [3, 'error'], [4, 'skipped']]);
+    expect(h.relay.runningCommandSeq()).toBeNull();
+  });
+
+  it('forwards nothing of a message that breaks the size limit and reports it', () => {
+    const h = new Harness();
+    const big = serialize.query(`SELECT '${'x'.repeat(2 << 20)}'`);
+    const step = h.client(serialize.query('SELECT 1'), big);
+    expect(step.fatal?.code).toBe('GH_ERR_FRAME_TOO_LARGE');
+    // the first, well-formed query is recorded and forwarded; the oversized one is neither
+    expect(h.log.map((l) => l.event.type)).toEqual(['pg.query']);
+    expect(step.forward!.length).toBe(serialize.query('SELECT 1').length);
+  });
+
+  it('a command split across chunks is recorded only when its last byte arrives', () => {
+    const h = new Harness();
+    const q = serialize.query('DELETE FROM orders');
+    const a = h.relay.fromClient(q.subarray(0, 7));
+    expect(a.records).toEqual([]);
+    const b = h.relay.fromClient(q.subarray(7));
+    expect(b.records.map((r) => r.event)).toEqual([{ type: 'pg.query', text: 'DELETE FROM orders' }]);
+  });
+
+  it('refuses more prepared statements than the limit', () => {
+    const h = new Harness();
+    for (let i = 0; i < 4; i++) h.client(serialize.parse({ name: `s${i}`, text: 'SELECT 1', types: [] }));
+    const step = h.client(serialize.parse({ name: 's4', text: 'SELECT 1', types: [] }));
+    expect(step.fatal?.message).toMatch(/too many prepared statements/);
+  });
+
+  it('records results interrupted by the end of the session', () => {
+    const h = new Harness();
+    h.client(serialize.query('SELECT pg_sleep(100)'));
+    h.server(S.rowDescription('pg_sleep'));
+    const left = h.relay.interrupt();
+    expect(left.map((r) => r.event)).toEqual([expect.objectContaining({ type: 'pg.result', status: 'interrupted', statementSeq: 1 })]);
+  });
+});
