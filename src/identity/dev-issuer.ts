@@ -31,6 +31,44 @@ export interface DevIssuer {
   close(): Promise<void>;
 }
 
+/**
+ * oidc-provider's storage interface over a Map: the dev issuer keeps nothing across restarts anyway,
+ * and an explicit adapter keeps the provider's "in-memory adapter" warning out of the gateway's output.
+ */
+class MemoryAdapter {
+  private static readonly store = new Map<string, { payload: Record<string, unknown>; expires: number | null }>();
+  constructor(private readonly model: string) {}
+  private key(id: string): string {
+    return `${this.model}:${id}`;
+  }
+  async upsert(id: string, payload: Record<string, unknown>, expiresIn?: number): Promise<void> {
+    MemoryAdapter.store.set(this.key(id), { payload, expires: expiresIn ? Date.now() + expiresIn * 1000 : null });
+  }
+  async find(id: string): Promise<Record<string, unknown> | undefined> {
+    const e = MemoryAdapter.store.get(this.key(id));
+    if (!e) return undefined;
+    if (e.expires !== null && e.expires < Date.now()) {
+      MemoryAdapter.store.delete(this.key(id));
+      return undefined;
+    }
+    return e.payload;
+  }
+  async findByUserCode(): Promise<undefined> {
+    return undefined;
+  }
+  async findByUid(): Promise<undefined> {
+    return undefined;
+  }
+  async consume(id: string): Promise<void> {
+    const e = MemoryAdapter.store.get(this.key(id));
+    if (e) e.payload.consumed = Math.floor(Date.now() / 1000);
+  }
+  async destroy(id: string): Promise<void> {
+    MemoryAdapter.store.delete(this.key(id));
+  }
+  async revokeByGrantId(): Promise<void> {}
+}
+
 export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer> {
   const host = opts.host ?? '127.0.0.1';
   const server: Server = createServer();
@@ -56,6 +94,8 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
       token_endpoint_auth_method: 'client_secret_basic',
     })),
     jwks: { keys: [jwk] },
+    adapter: MemoryAdapter,
+    ttl: { ClientCredentials: opts.accessTokenTtl ?? 3600 },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },

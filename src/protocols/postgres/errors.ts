@@ -19,6 +19,8 @@ export function sqlstateFor(code: ErrorCode): string {
       return '42501'; // insufficient_privilege
     case 'GH_ERR_UNSUPPORTED':
       return '0A000'; // feature_not_supported
+    case 'GH_ERR_TOO_MANY_SESSIONS':
+      return '53300'; // too_many_connections
     case 'GH_ERR_SHUTTING_DOWN':
       return '57P01'; // admin_shutdown
     case 'GH_ERR_LEDGER_UNAVAILABLE':

@@ -60,7 +60,7 @@ export async function startPgListener(deps: {
     }
     if (sockets.size >= cfg.limits.maxSessions) {
       log.warn({ limit: cfg.limits.maxSessions }, 'connection refused: maxSessions reached');
-      socket.end(fatalResponse(new GatehouseError('GH_ERR_UNSUPPORTED', 'the gateway has too many connections; try again later')));
+      socket.end(fatalResponse(new GatehouseError('GH_ERR_TOO_MANY_SESSIONS', `the gateway has reached its limit of ${cfg.limits.maxSessions} connections; try again later`)));
       return;
     }
     sockets.add(socket);
