@@ -56,6 +56,8 @@ export class FrameQueue {
       this.framer.push(chunk);
     } catch (e) {
       if (e instanceof FrameError) {
+        // frames completed before the bad one are still delivered, in order
+        this.deliver();
         this.fail(new GatehouseError('GH_ERR_FRAME_TOO_LARGE', 'message too large or malformed during the handshake', { detail: e.message }));
         return;
       }
@@ -103,7 +105,8 @@ export class FrameQueue {
 
   /** True when bytes beyond the frames consumed so far have arrived. */
   get hasUnread(): boolean {
-    return this.frames.length > 0 || this.partial.length > 0;
+    // a failure means bytes arrived that could not even be framed
+    return this.frames.length > 0 || this.partial.length > 0 || this.failure !== null;
   }
 
   /** Stops reading; returns bytes received but not consumed (whole queued frames and a partial one). */

@@ -1,0 +1,154 @@
+import { execFile, type ExecFileOptions } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { stringify } from 'yaml';
+import { loadConfigText, type LoadedConfig } from '../../src/core/config.js';
+import type { Logger } from '../../src/core/log.js';
+import { startDevIssuer, type DevIssuer } from '../../src/identity/dev-issuer.js';
+import { seedOrdersDemo } from '../../src/dev/demo-seed.js';
+import { startPgCluster, type PgCluster } from '../../src/dev/pg-cluster.js';
+import { startGateway, type Gateway } from '../../src/server.js';
+import type { SessionSummary } from '../../src/ledger/ledger.js';
+
+/**
+ * A whole Gatehouse test environment of real parts: a throwaway PostgreSQL cluster (SCRAM auth,
+ * log_statement=all) seeded with the orders demo, a real OIDC provider issuing client_credentials
+ * JWTs, and the gateway on port 0 with a SQLite ledger in a temp dir. The config is written to a
+ * file, so tests can run the real CLI against it. Everything it starts, dispose() stops.
+ */
+
+export const AUDIENCE = 'api://gatehouse';
+export const APP_PASSWORD = 'orders-app-Upstream-Secret-7f3c9';
+
+export const CLIENTS = [
+  { clientId: 'ci-agent', clientSecret: 'ci-agent-secret', groups: ['ci-agents'], ciJob: '4711' },
+  { clientId: 'dba-alice', clientSecret: 'dba-alice-secret', groups: ['dba', 'staff'] },
+  { clientId: 'intern-bot', clientSecret: 'intern-bot-secret', groups: ['interns'] },
+];
+
+export interface GatewayEnv {
+  dir: string;
+  cluster: PgCluster;
+  idp: DevIssuer;
+  gateway: Gateway;
+  loaded: LoadedConfig;
+  configFile: string;
+  port: number;
+  /** everything the gateway logged, as text */
+  logText(): string;
+  token(clientId: string): Promise<string>;
+  /** a libpq connection string through the gateway (token goes in PGPASSWORD) */
+  dsn(database?: string): string;
+  dispose(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export interface EnvOptions {
+  /** extra top-level config merged over the defaults */
+  config?: Record<string, unknown>;
+}
+
+export async function startEnv(opts: EnvOptions = {}): Promise<GatewayEnv> {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
+  // PostgreSQL runs as an unprivileged user when the tests run as root: it must reach its directory
+  chmodSync(dir, 0o755);
+  const cluster = await startPgCluster({ dir: join(dir, 'pg'), superuserPassword: 'super-Secret-1', logStatements: true });
+  const cleanups: Array<() => Promise<void>> = [async () => cluster.stop()];
+  try {
+    await seedOrdersDemo(cluster, APP_PASSWORD);
+    const idp = await startDevIssuer({ audience: AUDIENCE, clients: CLIENTS, ciJobClaim: 'ci_job_id' });
+    cleanups.push(async () => idp.close());
+    const raw = {
+      identity: { issuer: idp.issuer, audience: AUDIENCE, ciJobClaim: 'ci_job_id' },
+      ledger: { sqlite: './ledger.db' },
+      listeners: { postgres: { host: '127.0.0.1', port: 0 } },
+      connections: [
+        {
+          name: 'orders', type: 'postgres', host: '127.0.0.1', port: cluster.port, database: 'orders', user: 'orders_app',
+          password: '${TEST_ORDERS_PASSWORD}', groups: ['dba', 'ci-agents'], tls: { mode: 'disable' },
+        },
+      ],
+      log: { level: 'debug' },
+      ...opts.config,
+    };
+    const configFile = join(dir, 'gatehouse.yaml');
+    writeFileSync(configFile, stringify(raw));
+    const env = { TEST_ORDERS_PASSWORD: APP_PASSWORD };
+    process.env.TEST_ORDERS_PASSWORD = APP_PASSWORD;
+    const loaded = loadConfigText(stringify(raw), configFile, env);
+    const logLines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        logLines.push(chunk.toString('utf8'));
+        cb();
+      },
+    });
+    const log: Logger = pino({ level: 'debug', redact: { paths: ['password', '*.password'], censor: '[redacted]' } }, sink);
+    const gateway = await startGateway(loaded, log);
+    cleanups.push(async () => gateway.close(2_000));
+    const port = gateway.postgres!.address.port;
+    const dispose = async () => {
+      for (const c of cleanups.reverse()) await c().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    };
+    return {
+      dir, cluster, idp, gateway, loaded, configFile, port,
+      logText: () => logLines.join(''),
+      token: (clientId) => idp.token(clientId),
+      dsn: (database = 'orders') => `postgresql://agent@127.0.0.1:${port}/${database}?sslmode=disable`,
+      dispose,
+      [Symbol.asyncDispose]: dispose,
+    };
+  } catch (e) {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a real program (psql, pgbench, the gatehouse CLI) without blocking the event loop. */
+export function runProgram(file: string, args: string[], options: ExecFileOptions & { input?: string } = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = execFile(file, args, { maxBuffer: 256 * 1024 * 1024, ...options, encoding: 'utf8' }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+}
+
+/** psql through the gateway with a token as the password. */
+export function psql(env: GatewayEnv, token: string, args: string[], extra: { input?: string; database?: string; sslmode?: string } = {}): Promise<RunResult> {
+  return runProgram('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(env.port), '-U', 'agent', '-d', extra.database ?? 'orders', ...args], {
+    env: { ...process.env, PGPASSWORD: token, PGSSLMODE: extra.sslmode ?? 'disable', PGCONNECT_TIMEOUT: '20' },
+    ...(extra.input !== undefined ? { input: extra.input } : {}),
+  });
+}
+
+/** Runs the built CLI (dist/cli/main.js) against the environment's config file. */
+export function cli(env: GatewayEnv, args: string[]): Promise<RunResult> {
+  return runProgram(process.execPath, ['dist/cli/main.js', ...args, '--config', env.configFile], { env: { ...process.env, NO_COLOR: '1' } });
+}
+
+/**
+ * The latest session of a subject once it has ended (its session.end is the last record the gateway
+ * writes for it, after every result). Polls the ledger, the thing under test; fails after 15 s.
+ */
+export async function endedSession(env: GatewayEnv, subject: string): Promise<SessionSummary> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const [s] = await env.gateway.ledger.listSessions({ identity: subject, limit: 1 });
+    if (s && s.endedAt !== null) return s;
+    if (Date.now() > deadline) throw new Error(`the latest session of ${subject} did not end (${s ? s.status : 'none'})`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
