@@ -37,6 +37,8 @@ if (missing.length > 0) {
 
 const env = { ...process.env, NO_COLOR: '1' };
 const steps = [
+  // the CLI tests run the built gatehouse command (dist/)
+  ['npx', ['tsc', '-p', '.']],
   ['npx', ['tsc', '--noEmit', '-p', 'tsconfig.test.json']],
   ['npx', ['vitest', 'run', ...process.argv.slice(2)]],
 ];

@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { run } from './common.js';
-import { report, sessions, verify } from './ledger-commands.js';
-import { serve } from './serve.js';
-import { token } from './token.js';
 
-/** The gatehouse CLI: thin commander wiring; each command lives in its own module. */
+/**
+ * The gatehouse CLI: thin commander wiring; each command lives in its own module, loaded only when
+ * that command runs (the operator commands then start fast, without the server's dependencies).
+ */
+const serve = async (o: Parameters<typeof import('./serve.js').serve>[0]) => (await import('./serve.js')).serve(o);
+const sessions = async (o: import('./ledger-commands.js').SessionsOptions) => (await import('./ledger-commands.js')).sessions(o);
+const report = async (id: string, o: Parameters<typeof import('./ledger-commands.js').report>[1]) => (await import('./ledger-commands.js')).report(id, o);
+const verify = async (o: { config?: string }) => (await import('./ledger-commands.js')).verify(o);
+const token = async (o: Parameters<typeof import('./token.js').token>[0]) => (await import('./token.js')).token(o);
 
 const program = new Command('gatehouse')
   .description('Gatehouse: an identity-aware, recording gateway for AI agents and CI jobs')
