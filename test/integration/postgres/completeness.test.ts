@@ -2,9 +2,10 @@ import { createServer, connect, type Server } from 'node:net';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
+import Database from 'better-sqlite3';
 import type { AuditEvent } from '../../../src/core/events.js';
 import { readStatementLog } from '../../../src/dev/statement-log.js';
-import { APP_PASSWORD, psql, runProgram, startEnv, type GatewayEnv } from '../../support/gateway-fixture.js';
+import { APP_PASSWORD, endedSession, psql, runProgram, startEnv, type GatewayEnv } from '../../support/gateway-fixture.js';
 
 let env: GatewayEnv;
 beforeAll(async () => {
@@ -90,5 +91,26 @@ describe('the ledger against the target server', () => {
       .map((f) => readFileSync(f));
     expect(ledgerBytes.length).toBeGreaterThan(0);
     for (const b of ledgerBytes) expect(b.includes(APP_PASSWORD)).toBe(false);
+  });
+
+  it('fails closed: a statement the ledger cannot record is refused and never reaches the server', async () => {
+    const client = new pg.Client({ host: '127.0.0.1', port: env.port, user: 'agent', database: 'orders', password: await env.token('dba-alice') });
+    await client.connect();
+    await client.query('SELECT 1');
+    // a real fault in the real store: from now on it cannot append a record holding this statement
+    const db = new Database(`${env.dir}/ledger.db`);
+    db.exec(`CREATE TRIGGER fault BEFORE INSERT ON records WHEN NEW.payload LIKE '%DROP TABLE customers%'
+             BEGIN SELECT RAISE(ABORT, 'disk full (injected)'); END`);
+    db.close();
+    const err = await client.query('DROP TABLE customers').then(() => null, (e: { code?: string; message: string }) => e);
+    expect(err).toMatchObject({ code: '58030' });
+    expect(err!.message).toContain('cannot record this command, so it was not run');
+    await client.end().catch(() => undefined);
+    const still = await env.cluster.query("SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'customers'", [], 'orders');
+    expect(still[0]).toEqual({ n: 1 });
+    expect(readStatementLog(env.cluster.logFile).some((s) => s.text.includes('DROP TABLE customers'))).toBe(false);
+    const s = await endedSession(env, 'dba-alice');
+    expect(s.status).toBe('error');
+    expect(s.reason).toContain('GH_ERR_LEDGER_UNAVAILABLE');
   });
 });
