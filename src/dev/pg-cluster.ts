@@ -118,6 +118,15 @@ export async function startPgCluster(opts: PgClusterOptions): Promise<PgCluster>
   mkdirSync(sockDir, { recursive: true });
   own(opts.dir);
   own(sockDir);
+  if (user) {
+    // the server user must reach its directory through every parent (a checkout under /root is not)
+    await run('test', ['-w', opts.dir], user.name).catch(() => {
+      throw new Error(
+        `PostgreSQL runs as the user ${user.name} (initdb refuses root) and cannot reach ${opts.dir}: ` +
+          'make its parent directories traversable (chmod o+x) or move the data directory (dev.postgres.dataDir) under /tmp',
+      );
+    });
+  }
   const initialised = existsSync(join(dataDir, 'PG_VERSION'));
   if (initialised && !opts.reuse) throw new Error(`${dataDir} already holds a cluster (pass reuse to start it)`);
   if (!initialised) {
