@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { parse, stringify } from 'yaml';
 import { psql, runProgram, startEnv, type GatewayEnv } from '../support/gateway-fixture.js';
 
@@ -38,14 +39,21 @@ describe('gatehouse CLI', () => {
     const token = await env.token('ci-agent');
     const r = await psql({ ...env, port }, token, ['-c', 'SELECT count(*) FROM orders']);
     expect(r.code, r.stderr).toBe(0);
+    // an idle session is open when SIGTERM comes: it is ended cleanly with 57P01 admin_shutdown
+    const idle = new pg.Client({ host: '127.0.0.1', port, user: 'agent', database: 'orders', password: await env.token('dba-alice') });
+    await idle.connect();
+    const ended = new Promise<{ code?: string }>((resolve) => idle.on('error', resolve));
     child.kill('SIGTERM');
+    expect(await ended).toMatchObject({ code: '57P01' });
     const [code] = (await once(child, 'exit')) as [number];
     expect(code, stderr).toBe(0);
     const list = await node(['sessions', '--config', serveConfig, '--json']);
-    const sessions = JSON.parse(list.stdout) as Array<{ id: string; status: string; subject: string }>;
-    expect(sessions).toHaveLength(1);
-    expect(sessions[0]).toMatchObject({ status: 'ok', subject: 'ci-agent' });
-    servedSession = sessions[0]!.id;
+    const sessions = JSON.parse(list.stdout) as Array<{ id: string; status: string; subject: string; reason: string }>;
+    expect(sessions).toHaveLength(2);
+    expect(sessions.find((s) => s.subject === 'dba-alice')).toMatchObject({ status: 'ok', reason: expect.stringContaining('GH_ERR_SHUTTING_DOWN') });
+    const served = sessions.find((s) => s.subject === 'ci-agent');
+    expect(served).toMatchObject({ status: 'ok' });
+    servedSession = served!.id;
   });
 
   it('report --format json has the documented keys', async () => {

@@ -184,7 +184,8 @@ export class PgSession {
   }
 
   private async shutdown(): Promise<void> {
-    await this.fail(new GatehouseError('GH_ERR_SHUTTING_DOWN', 'the gateway is shutting down; reconnect in a moment'), 'error');
+    // not a failure of the session: it ends cleanly, with the reason recorded
+    await this.fail(new GatehouseError('GH_ERR_SHUTTING_DOWN', 'the gateway is shutting down; reconnect in a moment'), 'ok');
   }
 
   private async fail(e: GatehouseError, status: SessionEndEvent['status'] = 'error'): Promise<void> {
