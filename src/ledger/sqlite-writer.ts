@@ -28,6 +28,14 @@ function stmt(sql) {
   return s;
 }
 parentPort.on('message', (msg) => {
+  if (msg.close) {
+    // close the handle here, then let the thread end by itself: terminating a thread that holds
+    // a native database handle can crash the process
+    try { if (db) db.close(); } catch {}
+    db = null;
+    parentPort.close();
+    return;
+  }
   try {
     if (db === null) open();
     db.transaction((ops) => { for (const op of ops) stmt(op.sql).run(op.params); }).immediate(msg.ops);
@@ -87,6 +95,12 @@ export class SqliteWriteThread {
   async close(): Promise<void> {
     const w = this.worker;
     this.worker = null;
-    if (w) await w.terminate();
+    if (!w) return;
+    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    w.postMessage({ close: true });
+    // a thread stuck in a commit (a store that hangs) is terminated after a grace period
+    const timer = setTimeout(() => void w.terminate(), 10_000);
+    await exited;
+    clearTimeout(timer);
   }
 }
