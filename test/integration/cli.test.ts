@@ -42,7 +42,7 @@ describe('gatehouse CLI', () => {
     // an idle session is open when SIGTERM comes: it is ended cleanly with 57P01 admin_shutdown
     const idle = new pg.Client({ host: '127.0.0.1', port, user: 'agent', database: 'orders', password: await env.token('dba-alice') });
     await idle.connect();
-    const ended = new Promise<{ code?: string }>((resolve) => idle.on('error', resolve));
+    const ended = new Promise<Error & { code?: string }>((resolve) => idle.on('error', (e) => resolve(e)));
     child.kill('SIGTERM');
     expect(await ended).toMatchObject({ code: '57P01' });
     const [code] = (await once(child, 'exit')) as [number];
