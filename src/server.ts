@@ -3,6 +3,7 @@ import { configPath } from './core/config.js';
 import type { Logger } from './core/log.js';
 import { TokenVerifier } from './identity/verifier.js';
 import { SqliteLedger } from './ledger/sqlite.js';
+import { Checkpointer, checkpointOptions } from './ledger/checkpointer.js';
 import { startPgListener, type PgListener } from './protocols/postgres/listener.js';
 
 /**
@@ -18,7 +19,11 @@ export interface Gateway {
 
 export async function startGateway(loaded: LoadedConfig, log: Logger): Promise<Gateway> {
   const cfg = loaded.config;
+  const signing = checkpointOptions(loaded);
   const ledger = new SqliteLedger(configPath(loaded, cfg.ledger.sqlite));
+  const checkpointer = signing ? new Checkpointer(ledger, signing, log.child({ component: 'ledger' })) : null;
+  if (checkpointer) await checkpointer.start();
+  else log.warn('ledger checkpoints are not signed: set ledger.checkpoints.signingKeyFile (gatehouse keys generate)');
   const verifier = new TokenVerifier(cfg.identity, log.child({ component: 'identity' }));
   // discovery now, so a wrong issuer shows at start; failure is not fatal (retried per login)
   await verifier.discover().catch((e: unknown) => log.warn({ issuer: cfg.identity.issuer, err: (e as Error).message }, 'OIDC discovery failed; will retry on the first login'));
@@ -26,6 +31,7 @@ export async function startGateway(loaded: LoadedConfig, log: Logger): Promise<G
   try {
     if (cfg.listeners.postgres) postgres = await startPgListener({ loaded, verifier, ledger, log });
   } catch (e) {
+    await checkpointer?.close();
     await ledger.close();
     throw e;
   }
@@ -36,6 +42,8 @@ export async function startGateway(loaded: LoadedConfig, log: Logger): Promise<G
     close(graceMs = 10_000) {
       closing ??= (async () => {
         if (postgres) await postgres.close(graceMs);
+        // the last checkpoint covers every session's end
+        await checkpointer?.close();
         await ledger.close();
       })();
       return closing;

@@ -3,14 +3,13 @@ import { usFromTimeArg } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import type { SessionStatus } from '../core/events.js';
 import type { SessionFilter } from '../ledger/ledger.js';
-import { verifyChain } from '../ledger/verify.js';
 import { renderHtml } from '../report/render-html.js';
 import { renderText } from '../report/render-text.js';
 import { buildSessionReport } from '../report/session-report.js';
 import { renderSessionsTable, sessionJson } from '../report/sessions-table.js';
-import { loadConfig, openReader, out, progress } from './common.js';
+import { loadConfig, openReader, out } from './common.js';
 
-/** `gatehouse sessions`, `gatehouse report`, `gatehouse verify`: read-only views of the ledger. */
+/** `gatehouse sessions`, `gatehouse report`: read-only views of the ledger. */
 
 const STATUSES: readonly SessionStatus[] = ['active', 'ok', 'denied', 'error'];
 
@@ -75,22 +74,6 @@ export async function report(id: string, opts: { config?: string; format: string
       process.stderr.write(`report written to ${opts.out}\n`);
     } else out(text);
     return 0;
-  } finally {
-    await reader.close();
-  }
-}
-
-export async function verify(opts: { config?: string }): Promise<number> {
-  const reader = openReader(loadConfig(opts.config));
-  try {
-    const result = await verifyChain(reader, (n) => progress(`verified ${n} records...`));
-    if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-    if (result.ok) {
-      out(`ledger ok: ${result.records} records, head seq ${result.headSeq}, head hash ${result.headHash}`);
-      return 0;
-    }
-    out(`LEDGER BROKEN at record seq ${result.badSeq}: ${result.problem} (${result.records} records checked before it)`);
-    return 1;
   } finally {
     await reader.close();
   }

@@ -9,7 +9,11 @@ import { run } from './common.js';
 const serve = async (o: Parameters<typeof import('./serve.js').serve>[0]) => (await import('./serve.js')).serve(o);
 const sessions = async (o: import('./ledger-commands.js').SessionsOptions) => (await import('./ledger-commands.js')).sessions(o);
 const report = async (id: string, o: Parameters<typeof import('./ledger-commands.js').report>[1]) => (await import('./ledger-commands.js')).report(id, o);
-const verify = async (o: { config?: string }) => (await import('./ledger-commands.js')).verify(o);
+type Integrity = typeof import('./integrity-commands.js');
+const verify = async (o: Parameters<Integrity['verify']>[0]) => (await import('./integrity-commands.js')).verify(o);
+const keysGenerate = async (o: Parameters<Integrity['keysGenerate']>[0]) => (await import('./integrity-commands.js')).keysGenerate(o);
+const evidence = async (id: string, o: Parameters<Integrity['evidence']>[1]) => (await import('./integrity-commands.js')).evidence(id, o);
+const verifyEvidence = async (f: string, o: Parameters<Integrity['verifyEvidenceFile']>[1]) => (await import('./integrity-commands.js')).verifyEvidenceFile(f, o);
 const token = async (o: Parameters<typeof import('./token.js').token>[0]) => (await import('./token.js')).token(o);
 
 const program = new Command('gatehouse')
@@ -51,9 +55,34 @@ program
 
 program
   .command('verify')
-  .description('walk the ledger hash chain; exit 0 with the record count and head hash, 1 naming the first bad record')
+  .description('check the hash chain, the Merkle tree and every signed checkpoint; exit 0 with counts and hashes, 1 naming the first bad record')
   .addOption(configOption())
+  .option('--public-key <pem>', 'Ed25519 public key to check checkpoint signatures with (default: derived from the configured signing key)')
+  .option('--witness <file>', 'signed checkpoints held outside the gateway (default: ledger.checkpoints.witnessFile)')
   .action((o) => run(() => verify(o)));
+
+program
+  .command('evidence')
+  .description('write one self-contained evidence bundle for a session (records + inclusion proofs + signed checkpoint)')
+  .argument('<session-id>')
+  .addOption(configOption())
+  .requiredOption('-o, --out <file>', 'where to write the bundle')
+  .action((id: string, o) => run(() => evidence(id, o)));
+
+program
+  .command('verify-evidence')
+  .description('verify an evidence bundle offline with nothing but the public key')
+  .argument('<file>')
+  .requiredOption('--public-key <pem>', "the gateway's Ed25519 public key")
+  .action((f: string, o) => run(() => verifyEvidence(f, o)));
+
+const keys = program.command('keys').description('ledger signing keys');
+keys
+  .command('generate')
+  .description('write a new Ed25519 key pair: ledger-signing.key (private) and ledger-signing.pub (public)')
+  .option('--out <dir>', 'directory to write to', '.')
+  .option('--force', 'replace existing key files')
+  .action((o) => run(() => keysGenerate(o)));
 
 program
   .command('token')

@@ -114,6 +114,26 @@ export const ConfigSchema = z.strictObject({
   }),
   ledger: z.strictObject({
     sqlite: z.string().min(1),
+    /** signed Merkle checkpoints (Ed25519); without a key the ledger is hash-chained but not signed */
+    checkpoints: z
+      .strictObject({
+        /** PEM file of the Ed25519 private key (`gatehouse keys generate`) */
+        signingKeyFile: z.string().optional(),
+        /** the PEM text itself, typically `${GATEHOUSE_SIGNING_KEY}` */
+        signingKey: z.string().optional(),
+        /** sign after this many new records ... */
+        everyRecords: z.number().int().min(1).default(1000),
+        /** ... or this long after the last checkpoint, whichever comes first */
+        every: duration.default(10_000),
+        /** append each signed checkpoint as a JSON line to this file (keep it off the gateway host) */
+        witnessFile: z.string().optional(),
+        /** POST each signed checkpoint as JSON to this URL */
+        witnessUrl: z.url().optional(),
+      })
+      .refine((c) => (c.signingKeyFile === undefined) !== (c.signingKey === undefined), {
+        message: 'give exactly one of signingKeyFile or signingKey',
+      })
+      .optional(),
   }),
   listeners: z.strictObject({
     postgres: postgresListener.optional(),

@@ -44,6 +44,7 @@ export const ErrorCodes = [
   'GH_ERR_LEDGER_UNAVAILABLE',
   'GH_ERR_LEDGER_CORRUPT',
   'GH_ERR_LEDGER_SCHEMA',
+  'GH_ERR_CHECKPOINT_MISSING',
   // operator commands
   'GH_ERR_SESSION_NOT_FOUND',
   'GH_ERR_USAGE',

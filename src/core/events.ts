@@ -145,7 +145,23 @@ export interface PgResultEvent {
   copy: { direction: 'in' | 'out'; bytes: number } | null;
 }
 
+/**
+ * A signed checkpoint of the ledger's Merkle tree (recorded under the empty session id ''):
+ * the first `treeSize` records have root `rootHash`; see src/ledger/checkpoint.ts.
+ */
+export interface LedgerCheckpointEvent {
+  type: 'ledger.checkpoint';
+  logId: string;
+  treeSize: number;
+  rootHash: string;
+  /** µs; part of the signed message */
+  time: number;
+  keyId: string;
+  signature: string;
+}
+
 export type AuditEvent =
+  | LedgerCheckpointEvent
   | SessionStartEvent
   | AuthDeniedEvent
   | SessionEndEvent

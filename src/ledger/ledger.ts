@@ -90,6 +90,12 @@ export interface LedgerReader {
   sessionRecords(id: string): Promise<LedgerRecord[]>;
   /** Every record in seq order, as stored, in pages. */
   scan(pageSize?: number): AsyncIterable<StoredRecord>;
+  /** This log's id (a UUID fixed when the store was created). */
+  logId(): Promise<string>;
+  /** Every signed checkpoint record, in order. */
+  checkpoints(): Promise<LedgerRecord[]>;
+  /** Record hashes of seq 1..upTo, in order (the Merkle tree's leaf data). */
+  hashes(upTo: number): Promise<string[]>;
   close(): Promise<void>;
 }
 

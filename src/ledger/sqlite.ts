@@ -11,6 +11,7 @@ import type {
 import { sessionOps, type SqlOp } from './projection.js';
 import { checkReadable, migrate } from './sqlite-schema.js';
 import { SqliteWriteThread } from './sqlite-writer.js';
+import { leafHash, MerkleFrontier } from './merkle.js';
 
 interface PendingAppend {
   records: readonly NewRecord[];
@@ -42,6 +43,13 @@ function toSummary(r: SessionRow): SessionSummary {
   };
 }
 
+function toRecord(r: RecordRow): LedgerRecord {
+  return {
+    seq: r.seq, time: r.time_us, sessionId: r.session_id, type: r.type as AuditEventType,
+    event: JSON.parse(r.payload) as AuditEvent, prevHash: r.prev_hash, hash: r.hash,
+  };
+}
+
 export interface SqliteLedgerOptions {
   /** open for reading only (operator commands); append() then throws */
   readonly?: boolean;
@@ -62,6 +70,9 @@ export class SqliteLedger implements Ledger {
   private headHash = GENESIS_HASH;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
+  /** the Merkle tree's right edge over every committed record (write mode only) */
+  private readonly frontier = new MerkleFrontier();
+  private readonly commitListeners = new Set<(size: number) => void>();
 
   constructor(readonly file: string, options: SqliteLedgerOptions = {}) {
     try {
@@ -90,6 +101,36 @@ export class SqliteLedger implements Ledger {
       this.headSeq = last.seq;
       this.headHash = last.hash;
     }
+    if (this.writer) {
+      for (const [hash] of this.db.prepare('SELECT hash FROM records ORDER BY seq').raw().iterate() as Iterable<[string]>) {
+        this.frontier.append(leafHash(hash));
+      }
+    }
+  }
+
+  /** Size and Merkle root of the committed records (write mode). */
+  treeHead(): { size: number; root: string } {
+    return { size: this.frontier.size, root: this.frontier.root().toString('hex') };
+  }
+
+  /** Called after every successful commit with the new tree size. Returns an unsubscribe function. */
+  onCommit(listener: (size: number) => void): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
+  }
+
+  async logId(): Promise<string> {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string } | undefined;
+    return row?.value ?? '';
+  }
+
+  async checkpoints(): Promise<LedgerRecord[]> {
+    const rows = this.db.prepare("SELECT * FROM records WHERE type = 'ledger.checkpoint' ORDER BY seq").all() as RecordRow[];
+    return rows.map(toRecord);
+  }
+
+  async hashes(upTo: number): Promise<string[]> {
+    return (this.db.prepare('SELECT hash FROM records WHERE seq <= ? ORDER BY seq').raw().all(upTo) as Array<[string]>).map((r) => r[0]);
   }
 
   append(records: readonly NewRecord[]): Promise<number[]> {
@@ -119,6 +160,7 @@ export class SqliteLedger implements Ledger {
     }
     const ops: SqlOp[] = [];
     const seqsPerAppend: number[][] = [];
+    const hashes: string[] = [];
     let seq = this.headSeq;
     let prev = this.headHash;
     try {
@@ -134,6 +176,7 @@ export class SqliteLedger implements Ledger {
           });
           ops.push(...sessionOps(r.sessionId, r.time, r.event));
           seqs.push(seq);
+          hashes.push(hash);
           prev = hash;
         }
         seqsPerAppend.push(seqs);
@@ -152,7 +195,9 @@ export class SqliteLedger implements Ledger {
       if (reply.ok) {
         this.headSeq = nextSeq;
         this.headHash = nextHash;
+        for (const h of hashes) this.frontier.append(leafHash(h));
         batch.forEach((p, i) => p.resolve(seqsPerAppend[i]!));
+        for (const l of this.commitListeners) l(this.frontier.size);
       } else {
         const err = new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the audit ledger cannot record right now', {
           detail: reply.error ?? 'unknown',
@@ -192,10 +237,7 @@ export class SqliteLedger implements Ledger {
 
   async sessionRecords(id: string): Promise<LedgerRecord[]> {
     const rows = this.db.prepare('SELECT * FROM records WHERE session_id = ? ORDER BY seq').all(id) as RecordRow[];
-    return rows.map((r) => ({
-      seq: r.seq, time: r.time_us, sessionId: r.session_id, type: r.type as AuditEventType,
-      event: JSON.parse(r.payload) as AuditEvent, prevHash: r.prev_hash, hash: r.hash,
-    }));
+    return rows.map(toRecord);
   }
 
   async *scan(pageSize = 5000): AsyncIterable<StoredRecord> {

@@ -96,6 +96,8 @@ function describe(rec: LedgerRecord): ReportEvent {
       return { ...base, detail: { code: e.code, reason: e.reason, connection: e.connection } };
     case 'pg.result':
       return { ...base, detail: { statementSeq: e.statementSeq }, result: toResult(e), results: [toResult(e)] };
+    case 'ledger.checkpoint':
+      return { ...base, detail: { treeSize: e.treeSize, rootHash: e.rootHash, keyId: e.keyId } };
   }
 }
 

@@ -11,6 +11,7 @@ import { startDevIssuer, type DevIssuer } from '../../src/identity/dev-issuer.js
 import { seedOrdersDemo } from '../../src/dev/demo-seed.js';
 import { startPgCluster, type PgCluster } from '../../src/dev/pg-cluster.js';
 import { startGateway, type Gateway } from '../../src/server.js';
+import { generateSigningKeys } from '../../src/ledger/checkpoint.js';
 import type { SessionSummary } from '../../src/ledger/ledger.js';
 
 /**
@@ -49,6 +50,8 @@ export interface GatewayEnv {
 export interface EnvOptions {
   /** extra top-level config merged over the defaults */
   config?: Record<string, unknown>;
+  /** sign checkpoints after every commit, with a fresh key in dir (ledger-signing.key/.pub) and a witness file */
+  signing?: boolean;
 }
 
 export async function startEnv(opts: EnvOptions = {}): Promise<GatewayEnv> {
@@ -61,9 +64,17 @@ export async function startEnv(opts: EnvOptions = {}): Promise<GatewayEnv> {
     await seedOrdersDemo(cluster, APP_PASSWORD);
     const idp = await startDevIssuer({ audience: AUDIENCE, clients: CLIENTS, ciJobClaim: 'ci_job_id' });
     cleanups.push(async () => idp.close());
+    if (opts.signing) {
+      const k = generateSigningKeys();
+      writeFileSync(join(dir, 'ledger-signing.key'), k.privatePem, { mode: 0o600 });
+      writeFileSync(join(dir, 'ledger-signing.pub'), k.publicPem);
+    }
     const raw = {
       identity: { issuer: idp.issuer, audience: AUDIENCE, ciJobClaim: 'ci_job_id' },
-      ledger: { sqlite: './ledger.db' },
+      ledger: {
+        sqlite: './ledger.db',
+        ...(opts.signing ? { checkpoints: { signingKeyFile: './ledger-signing.key', witnessFile: './witness.jsonl', everyRecords: 1, every: '1s' } } : {}),
+      },
       listeners: { postgres: { host: '127.0.0.1', port: 0 } },
       connections: [
         {
