@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { generateSigningKeys } from '../ledger/checkpoint.js';
 import { configPath, connectionPassword, type LoadedConfig } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import { startDevIssuer, type DevIssuer } from '../identity/dev-issuer.js';
@@ -40,6 +41,15 @@ export async function startDevEnvironment(loaded: LoadedConfig, log: Logger): Pr
     await postgres?.stop();
   };
   try {
+    const cp = loaded.config.ledger.checkpoints;
+    if (cp?.signingKeyFile && !existsSync(configPath(loaded, cp.signingKeyFile))) {
+      const file = configPath(loaded, cp.signingKeyFile);
+      const k = generateSigningKeys();
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, k.privatePem, { mode: 0o600 });
+      writeFileSync(file.replace(/\.key$/, '') + '.pub', k.publicPem);
+      log.info({ file, keyId: k.keyId }, 'created a ledger signing key (development only)');
+    }
     if (dev?.issuer) {
       const id = loaded.config.identity;
       issuer = await startDevIssuer({
