@@ -8,6 +8,7 @@ import { run } from './common.js';
  */
 const serve = async (o: Parameters<typeof import('./serve.js').serve>[0]) => (await import('./serve.js')).serve(o);
 const sessions = async (o: import('./ledger-commands.js').SessionsOptions) => (await import('./ledger-commands.js')).sessions(o);
+const search = async (o: import('./ledger-commands.js').SearchOptions) => (await import('./ledger-commands.js')).search(o);
 const report = async (id: string, o: Parameters<typeof import('./ledger-commands.js').report>[1]) => (await import('./ledger-commands.js')).report(id, o);
 type Integrity = typeof import('./integrity-commands.js');
 const verify = async (o: Parameters<Integrity['verify']>[0]) => (await import('./integrity-commands.js')).verify(o);
@@ -30,19 +31,30 @@ program
   .option('--drain-timeout <seconds>', 'how long SIGTERM waits for busy sessions before ending them', '10')
   .action((o) => run(() => serve(o)));
 
-program
-  .command('sessions')
-  .description('list recorded sessions, newest first')
-  .addOption(configOption())
-  .option('--identity <subject>', 'only sessions of this token subject')
-  .option('--connection <name>', 'only sessions on this connection')
-  .addOption(new Option('--status <status>', 'only sessions with this status').choices(['active', 'ok', 'denied', 'error']))
-  .option('--since <time>', 'started at or after (ISO time, or a duration back from now: 15m, 2h, 7d)')
-  .option('--until <time>', 'started before (ISO time or duration)')
-  .option('--ci-job <id>', 'only sessions of this CI job')
-  .option('--limit <n>', 'at most this many sessions', '100')
-  .option('--json', 'print JSON')
-  .action((o) => run(() => sessions(o)));
+/** Filters shared by `sessions` and `search`. */
+function withFilters(cmd: Command, defaultLimit: string): Command {
+  return cmd
+    .addOption(configOption())
+    .option('--text <query>', 'full-text search over commands: words, "phrases", AND, OR, NOT, prefix*')
+    .option('--identity <subject>', 'token subject')
+    .option('--group <group>', 'a group the identity held')
+    .option('--connection <name>', 'connection name')
+    .option('--protocol <protocol>', 'protocol (postgres)')
+    .addOption(new Option('--status <status>', 'session status').choices(['active', 'ok', 'denied', 'error']))
+    .option('--ci-job <id>', 'CI job id')
+    .option('--token <id>', 'token id (jti) or the token\'s SHA-256')
+    .option('--since <time>', 'at or after (ISO time, or a duration back from now: 15m, 2h, 7d)')
+    .option('--until <time>', 'before (ISO time or duration)')
+    .option('--cursor <cursor>', 'continue from a previous page')
+    .option('--limit <n>', 'page size', defaultLimit)
+    .option('--json', 'print JSON');
+}
+
+withFilters(program.command('sessions').description('list recorded sessions, newest first'), '100').action((o) => run(() => sessions(o)));
+
+withFilters(program.command('search').description('find recorded statements (with their session, identity and time), newest first'), '50').action((o) =>
+  run(() => search(o)),
+);
 
 program
   .command('report')

@@ -1,4 +1,5 @@
 import type { AuditEvent, AuditEventType, Protocol, SessionStatus } from '../core/events.js';
+import type { SearchFilter, SearchPage } from './search.js';
 
 /**
  * The ledger: an append-only, hash-chained log of audit events, plus a sessions index derived
@@ -57,6 +58,14 @@ export interface SessionSummary {
 }
 
 export interface SessionFilter {
+  /** full-text search over the session's commands (FTS5 syntax) */
+  text?: string;
+  group?: string;
+  protocol?: string;
+  /** jti-based token id, or the token's SHA-256 */
+  token?: string;
+  /** continue after this cursor (from the previous page) */
+  cursor?: string;
   identity?: string;
   connection?: string;
   status?: SessionStatus;
@@ -94,6 +103,8 @@ export interface LedgerReader {
   logId(): Promise<string>;
   /** Every signed checkpoint record, in order. */
   checkpoints(): Promise<LedgerRecord[]>;
+  /** Recorded commands matching text and session filters, newest first, paged. */
+  searchCommands(filter: SearchFilter): Promise<SearchPage>;
   /** Record hashes of seq 1..upTo, in order (the Merkle tree's leaf data). */
   hashes(upTo: number): Promise<string[]>;
   close(): Promise<void>;

@@ -13,7 +13,9 @@ const INSERT_SESSION = `INSERT INTO sessions (id, protocol, connection, status, 
   token_id, token_sha256, ci_job, client_user, client_application, client_address, started_us, ended_us, reason)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
-export function sessionOps(sessionId: string, time: number, event: AuditEvent): SqlOp[] {
+const INSERT_COMMAND = 'INSERT INTO commands (seq, session_id, time_us, type, text) VALUES (?, ?, ?, ?, ?)';
+
+export function sessionOps(seq: number, sessionId: string, time: number, event: AuditEvent): SqlOp[] {
   switch (event.type) {
     case 'session.start': {
       const id = event.identity;
@@ -52,10 +54,23 @@ export function sessionOps(sessionId: string, time: number, event: AuditEvent): 
       ];
     case 'pg.query':
     case 'pg.execute':
+      return [
+        { sql: 'UPDATE sessions SET statements = statements + 1 WHERE id = ?', params: [sessionId] },
+        { sql: INSERT_COMMAND, params: [seq, sessionId, time, event.type, event.text] },
+      ];
     case 'pg.function_call':
       return [{ sql: 'UPDATE sessions SET statements = statements + 1 WHERE id = ?', params: [sessionId] }];
-    case 'pg.result':
-      return event.error ? [{ sql: 'UPDATE sessions SET errors = errors + 1 WHERE id = ?', params: [sessionId] }] : [];
+    case 'pg.result': {
+      const ops: SqlOp[] = [];
+      if (event.index === 0 || event.error) {
+        ops.push({
+          sql: 'UPDATE commands SET status = ?, tag = ?, rows = ?, sqlstate = ? WHERE seq = ?',
+          params: [event.status, event.tag, event.rows, event.error?.sqlstate ?? null, event.statementSeq],
+        });
+      }
+      if (event.error) ops.push({ sql: 'UPDATE sessions SET errors = errors + 1 WHERE id = ?', params: [sessionId] });
+      return ops;
+    }
     default:
       return [];
   }

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { GatehouseError } from '../core/errors.js';
 
 /** Schema versions this binary knows. Migrations run in order at start; a newer store is refused. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -48,6 +48,35 @@ const MIGRATIONS: Record<number, string> = {
     CREATE INDEX sessions_ci_job ON sessions (ci_job, started_us DESC);
     CREATE INDEX sessions_status ON sessions (status, started_us DESC);
   `,
+  // search: every command with its result summary, and a full-text index over the command text
+  2: `
+    CREATE TABLE commands (
+      seq INTEGER PRIMARY KEY,
+      session_id TEXT NOT NULL,
+      time_us INTEGER NOT NULL,
+      type TEXT NOT NULL,
+      text TEXT NOT NULL,
+      status TEXT,
+      tag TEXT,
+      rows INTEGER,
+      sqlstate TEXT
+    );
+    CREATE INDEX commands_session ON commands (session_id, seq);
+    CREATE INDEX commands_time ON commands (time_us);
+    CREATE VIRTUAL TABLE commands_fts USING fts5(text, content='commands', content_rowid='seq', tokenize='unicode61');
+    CREATE TRIGGER commands_fts_insert AFTER INSERT ON commands BEGIN
+      INSERT INTO commands_fts (rowid, text) VALUES (new.seq, new.text);
+    END;
+    INSERT INTO commands (seq, session_id, time_us, type, text)
+      SELECT seq, session_id, time_us, type, json_extract(payload, '$.text') FROM records
+      WHERE type IN ('pg.query', 'pg.execute');
+    UPDATE commands SET (status, tag, rows, sqlstate) = (
+      SELECT json_extract(r.payload, '$.status'), json_extract(r.payload, '$.tag'), json_extract(r.payload, '$.rows'),
+             json_extract(r.payload, '$.error.sqlstate')
+      FROM records r WHERE r.type = 'pg.result' AND json_extract(r.payload, '$.statementSeq') = commands.seq
+        AND json_extract(r.payload, '$.index') = 0);
+    CREATE INDEX sessions_token ON sessions (token_id);
+  `,
 };
 
 function currentVersion(db: BetterSqlite3.Database): number {
@@ -78,6 +107,12 @@ export function migrate(db: BetterSqlite3.Database, file: string): void {
 export function checkReadable(db: BetterSqlite3.Database, file: string): void {
   const version = currentVersion(db);
   if (version === 0) throw new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', `ledger ${file} is empty: no gateway has written to it yet`);
+  if (version < SCHEMA_VERSION) {
+    throw new GatehouseError(
+      'GH_ERR_LEDGER_SCHEMA',
+      `ledger ${file} has schema version ${version}; this Gatehouse uses ${SCHEMA_VERSION}: start the gateway once (gatehouse serve) to migrate it`,
+    );
+  }
   if (version > SCHEMA_VERSION) {
     throw new GatehouseError(
       'GH_ERR_LEDGER_SCHEMA',

@@ -12,6 +12,7 @@ import { sessionOps, type SqlOp } from './projection.js';
 import { checkReadable, migrate } from './sqlite-schema.js';
 import { SqliteWriteThread } from './sqlite-writer.js';
 import { leafHash, MerkleFrontier } from './merkle.js';
+import { searchError, searchSql, type CommandHit, type SearchFilter, type SearchPage } from './search.js';
 
 interface PendingAppend {
   records: readonly NewRecord[];
@@ -129,6 +130,24 @@ export class SqliteLedger implements Ledger {
     return rows.map(toRecord);
   }
 
+  async searchCommands(f: SearchFilter): Promise<SearchPage> {
+    const { sql, params } = searchSql(f);
+    let rows: Array<Record<string, unknown>>;
+    try {
+      rows = this.db.prepare(sql).all(...params) as Array<Record<string, unknown>>;
+    } catch (e) {
+      throw f.text !== undefined ? searchError(e, f.text) : e;
+    }
+    const limit = f.limit ?? 50;
+    const hits: CommandHit[] = rows.slice(0, limit).map((r) => ({
+      seq: r.seq as number, time: r.time_us as number, sessionId: r.session_id as string, type: r.type as string, text: r.text as string,
+      status: r.status as string | null, tag: r.tag as string | null, rows: r.rows as number | null, sqlstate: r.sqlstate as string | null,
+      subject: r.subject as string | null, connection: r.connection as string | null, authorizedBy: r.authorized_by as string | null,
+      ciJob: r.ci_job as string | null,
+    }));
+    return { hits, next: rows.length > limit ? hits.at(-1)!.seq : null };
+  }
+
   async hashes(upTo: number): Promise<string[]> {
     return (this.db.prepare('SELECT hash FROM records WHERE seq <= ? ORDER BY seq').raw().all(upTo) as Array<[string]>).map((r) => r[0]);
   }
@@ -174,7 +193,7 @@ export class SqliteLedger implements Ledger {
             sql: 'INSERT INTO records (seq, time_us, session_id, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
             params: [seq, r.time, r.sessionId, r.event.type, payload, prev, hash],
           });
-          ops.push(...sessionOps(r.sessionId, r.time, r.event));
+          ops.push(...sessionOps(seq, r.sessionId, r.time, r.event));
           seqs.push(seq);
           hashes.push(hash);
           prev = hash;
@@ -224,10 +243,27 @@ export class SqliteLedger implements Ledger {
     if (f.ciJob !== undefined) { where.push('ci_job = ?'); params.push(f.ciJob); }
     if (f.since !== undefined) { where.push('started_us >= ?'); params.push(f.since); }
     if (f.until !== undefined) { where.push('started_us < ?'); params.push(f.until); }
+    if (f.group !== undefined) { where.push('EXISTS (SELECT 1 FROM json_each(groups) g WHERE g.value = ?)'); params.push(f.group); }
+    if (f.protocol !== undefined) { where.push('protocol = ?'); params.push(f.protocol); }
+    if (f.token !== undefined) { where.push('(token_id = ? OR token_sha256 = ?)'); params.push(f.token, f.token); }
+    if (f.text !== undefined) {
+      where.push('id IN (SELECT c.session_id FROM commands c WHERE c.seq IN (SELECT rowid FROM commands_fts WHERE commands_fts MATCH ?))');
+      params.push(f.text);
+    }
+    if (f.cursor !== undefined) {
+      const m = /^(\d+):(.+)$/.exec(f.cursor);
+      if (!m) throw new GatehouseError('GH_ERR_USAGE', `--cursor "${f.cursor}" is not a cursor from a previous page`);
+      where.push('(started_us < ? OR (started_us = ? AND id < ?))');
+      params.push(Number(m[1]), Number(m[1]), m[2]!);
+    }
     const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY started_us DESC, id DESC LIMIT ?`;
     params.push(f.limit ?? 100);
-    return (this.db.prepare(sql).all(...params) as SessionRow[]).map(toSummary);
+    try {
+      return (this.db.prepare(sql).all(...params) as SessionRow[]).map(toSummary);
+    } catch (e) {
+      throw f.text !== undefined ? searchError(e, f.text) : e;
+    }
   }
 
   async getSession(id: string): Promise<SessionSummary | null> {

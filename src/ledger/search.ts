@@ -1,0 +1,84 @@
+import { GatehouseError } from '../core/errors.js';
+import type { SessionStatus } from '../core/events.js';
+
+/**
+ * Search over recorded commands: full text (SQLite FTS5 syntax: words, "phrases", AND/OR/NOT,
+ * prefix*) plus filters on the session (identity, group, connection, protocol, status, CI job,
+ * token id or token SHA-256) and time. Results are statements, newest first, paged with a cursor
+ * (the seq to continue below).
+ */
+
+export interface SearchFilter {
+  text?: string;
+  identity?: string;
+  group?: string;
+  connection?: string;
+  protocol?: string;
+  status?: SessionStatus;
+  ciJob?: string;
+  /** jti-based token id, or the token's SHA-256 */
+  token?: string;
+  /** µs */
+  since?: number;
+  until?: number;
+  /** continue below this seq (from the previous page's `next`) */
+  cursor?: number;
+  limit?: number;
+}
+
+export interface CommandHit {
+  seq: number;
+  time: number;
+  sessionId: string;
+  type: string;
+  text: string;
+  status: string | null;
+  tag: string | null;
+  rows: number | null;
+  sqlstate: string | null;
+  subject: string | null;
+  connection: string | null;
+  authorizedBy: string | null;
+  ciJob: string | null;
+}
+
+export interface SearchPage {
+  hits: CommandHit[];
+  /** cursor for the next page, or null when this was the last */
+  next: number | null;
+}
+
+/** Builds the SQLite query; the caller runs it. Session filters join the sessions index. */
+export function searchSql(f: SearchFilter): { sql: string; params: Array<string | number> } {
+  const where: string[] = [];
+  const params: Array<string | number> = [];
+  const add = (clause: string, ...values: Array<string | number>) => {
+    where.push(clause);
+    params.push(...values);
+  };
+  if (f.text !== undefined) add('c.seq IN (SELECT rowid FROM commands_fts WHERE commands_fts MATCH ?)', f.text);
+  if (f.identity !== undefined) add('s.subject = ?', f.identity);
+  if (f.group !== undefined) add('EXISTS (SELECT 1 FROM json_each(s.groups) g WHERE g.value = ?)', f.group);
+  if (f.connection !== undefined) add('s.connection = ?', f.connection);
+  if (f.protocol !== undefined) add('s.protocol = ?', f.protocol);
+  if (f.status !== undefined) add('s.status = ?', f.status);
+  if (f.ciJob !== undefined) add('s.ci_job = ?', f.ciJob);
+  if (f.token !== undefined) add('(s.token_id = ? OR s.token_sha256 = ?)', f.token, f.token);
+  if (f.since !== undefined) add('c.time_us >= ?', f.since);
+  if (f.until !== undefined) add('c.time_us < ?', f.until);
+  if (f.cursor !== undefined) add('c.seq < ?', f.cursor);
+  const sql = `SELECT c.seq, c.time_us, c.session_id, c.type, c.text, c.status, c.tag, c.rows, c.sqlstate,
+      s.subject, s.connection, s.authorized_by, s.ci_job
+    FROM commands c JOIN sessions s ON s.id = c.session_id
+    ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+    ORDER BY c.seq DESC LIMIT ?`;
+  params.push((f.limit ?? 50) + 1);
+  return { sql, params };
+}
+
+/** A full-text query the index cannot parse is the user's input error, said in their terms. */
+export function searchError(e: unknown, text: string): unknown {
+  const message = e instanceof Error ? e.message : String(e);
+  if (!/fts5|syntax|unterminated|no such column/i.test(message)) return e;
+  return new GatehouseError('GH_ERR_USAGE', `--text "${text}" is not a valid search (${message}); use words, "phrases", AND, OR, NOT, prefix*`);
+}
