@@ -9,6 +9,7 @@ import { run } from './common.js';
 const serve = async (o: Parameters<typeof import('./serve.js').serve>[0]) => (await import('./serve.js')).serve(o);
 const sessions = async (o: import('./ledger-commands.js').SessionsOptions) => (await import('./ledger-commands.js')).sessions(o);
 const search = async (o: import('./ledger-commands.js').SearchOptions) => (await import('./ledger-commands.js')).search(o);
+const exportRecords = async (o: Parameters<typeof import('./export.js').exportRecords>[0]) => (await import('./export.js')).exportRecords(o);
 const report = async (id: string, o: Parameters<typeof import('./ledger-commands.js').report>[1]) => (await import('./ledger-commands.js')).report(id, o);
 type Integrity = typeof import('./integrity-commands.js');
 const verify = async (o: Parameters<Integrity['verify']>[0]) => (await import('./integrity-commands.js')).verify(o);
@@ -95,6 +96,17 @@ keys
   .option('--out <dir>', 'directory to write to', '.')
   .option('--force', 'replace existing key files')
   .action((o) => run(() => keysGenerate(o)));
+
+program
+  .command('export')
+  .description('stream ledger records as JSON lines (for a SIEM); --follow keeps streaming new ones')
+  .addOption(configOption())
+  .option('--since <time>', 'records at or after (ISO time, or a duration back from now: 15m, 2h, 7d)')
+  .addOption(new Option('--format <format>', 'output format').choices(['jsonl']).default('jsonl'))
+  .option('--follow', 'keep running and stream new records as they are written')
+  .option('--poll-ms <ms>', 'how often --follow looks for new records', '500')
+  .option('-o, --out <file>', 'append to a file instead of stdout')
+  .action((o) => run(() => exportRecords(o)));
 
 program
   .command('token')

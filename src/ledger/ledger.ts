@@ -98,7 +98,9 @@ export interface LedgerReader {
   getSession(id: string): Promise<SessionSummary | null>;
   sessionRecords(id: string): Promise<LedgerRecord[]>;
   /** Every record in seq order, as stored, in pages. */
-  scan(pageSize?: number): AsyncIterable<StoredRecord>;
+  scan(pageSize?: number, afterSeq?: number): AsyncIterable<StoredRecord>;
+  /** The first seq recorded at or after a time (µs), or null. */
+  firstSeqAt(timeUs: number): Promise<number | null>;
   /** This log's id (a UUID fixed when the store was created). */
   logId(): Promise<string>;
   /** Every signed checkpoint record, in order. */

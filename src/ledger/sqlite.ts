@@ -276,9 +276,14 @@ export class SqliteLedger implements Ledger {
     return rows.map(toRecord);
   }
 
-  async *scan(pageSize = 5000): AsyncIterable<StoredRecord> {
+  async firstSeqAt(timeUs: number): Promise<number | null> {
+    const row = this.db.prepare('SELECT min(seq) AS seq FROM records WHERE time_us >= ?').get(timeUs) as { seq: number | null };
+    return row.seq;
+  }
+
+  async *scan(pageSize = 5000, afterSeq = 0): AsyncIterable<StoredRecord> {
     const page = this.db.prepare('SELECT * FROM records WHERE seq > ? ORDER BY seq LIMIT ?');
-    let after = 0;
+    let after = afterSeq;
     for (;;) {
       const rows = page.all(after, pageSize) as RecordRow[];
       for (const r of rows) {

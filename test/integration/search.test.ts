@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SearchPage } from '../../src/ledger/search.js';
+import { canonicalJson, recordHash } from '../../src/ledger/canonical.js';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { cli, endedSession, psql, startEnv, type GatewayEnv } from '../support/gateway-fixture.js';
 
 let env: GatewayEnv;
@@ -59,5 +64,38 @@ describe('search over recorded statements', () => {
     expect(bad.stderr).toContain('is not a valid search');
     const table = await cli(env, ['search', '--text', 'delete']);
     expect(table.stdout).toMatch(/DELETE 1\s+DELETE FROM orders WHERE id = 19/);
+  });
+});
+
+describe('export for a SIEM', () => {
+  it('streams every record as a JSON line that re-checks against its hash', async () => {
+    const r = await cli(env, ['export']);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as {
+      seq: number; type: string; hash: string; prevHash: string; time: string; timeUs: number; sessionId: string; event: unknown;
+    });
+    for (const l of lines) {
+      expect(recordHash({ seq: l.seq, time: l.timeUs, sessionId: l.sessionId, payload: canonicalJson(l.event), prevHash: l.prevHash })).toBe(l.hash);
+    }
+    expect(lines.map((l) => l.seq)).toEqual(Array.from({ length: lines.length }, (_, i) => i + 1));
+    expect(lines.length).toBe((await env.gateway.ledger.head()).seq);
+    expect(lines[0]!.time).toMatch(/^\d{4}-\d\d-\d\dT.*Z$/);
+    const future = await cli(env, ['export', '--since', '2999-01-01T00:00:00Z']);
+    expect(future.stdout).toBe('');
+  });
+
+  it('--follow streams new records until stopped', async () => {
+    const file = join(env.dir, 'siem.jsonl');
+    const child = spawn(process.execPath, ['dist/cli/main.js', 'export', '--follow', '--poll-ms', '50', '--out', file, '--config', env.configFile], { stdio: 'ignore' });
+    const r = await psql(env, await env.token('ci-agent'), ['-c', "SELECT 'followed' AS marker"]);
+    expect(r.code, r.stderr).toBe(0);
+    const deadline = Date.now() + 15_000;
+    while (!(existsSync(file) && readFileSync(file, 'utf8').includes('followed'))) {
+      if (Date.now() > deadline) throw new Error('the followed record never reached the export file');
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code).toBe(0);
   });
 });
