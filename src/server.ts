@@ -4,6 +4,7 @@ import type { Logger } from './core/log.js';
 import { TokenVerifier } from './identity/verifier.js';
 import { SqliteLedger } from './ledger/sqlite.js';
 import { Checkpointer, checkpointOptions } from './ledger/checkpointer.js';
+import { startRetention } from './ledger/retention.js';
 import { startPgListener, type PgListener } from './protocols/postgres/listener.js';
 
 /**
@@ -24,6 +25,8 @@ export async function startGateway(loaded: LoadedConfig, log: Logger): Promise<G
   const checkpointer = signing ? new Checkpointer(ledger, signing, log.child({ component: 'ledger' })) : null;
   if (checkpointer) await checkpointer.start();
   else log.warn('ledger checkpoints are not signed: set ledger.checkpoints.signingKeyFile (gatehouse keys generate)');
+  const retention = cfg.ledger.retention ? startRetention(ledger, cfg.ledger.retention, checkpointer, log.child({ component: 'ledger' })) : null;
+  await retention?.runNow();
   const verifier = new TokenVerifier(cfg.identity, log.child({ component: 'identity' }));
   // discovery now, so a wrong issuer shows at start; failure is not fatal (retried per login)
   await verifier.discover().catch((e: unknown) => log.warn({ issuer: cfg.identity.issuer, err: (e as Error).message }, 'OIDC discovery failed; will retry on the first login'));
@@ -42,6 +45,7 @@ export async function startGateway(loaded: LoadedConfig, log: Logger): Promise<G
     close(graceMs = 10_000) {
       closing ??= (async () => {
         if (postgres) await postgres.close(graceMs);
+        retention?.stop();
         // the last checkpoint covers every session's end
         await checkpointer?.close();
         await ledger.close();

@@ -114,6 +114,18 @@ export const ConfigSchema = z.strictObject({
   }),
   ledger: z.strictObject({
     sqlite: z.string().min(1),
+    /** prune payloads of records older than this (hashes stay, so the tree and checkpoints still verify) */
+    retention: z.string().optional().transform((v, ctx) => {
+      if (v === undefined) return undefined;
+      try {
+        const ms = parseDurationMs(v);
+        if (ms < 86_400_000) throw new Error('retention must be at least 1d');
+        return { text: v, ms };
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    }),
     /** signed Merkle checkpoints (Ed25519); without a key the ledger is hash-chained but not signed */
     checkpoints: z
       .strictObject({

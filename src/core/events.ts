@@ -160,8 +160,19 @@ export interface LedgerCheckpointEvent {
   signature: string;
 }
 
+/** Retention pruned the payloads of records 1..upToSeq older than `before` (their hashes stay). */
+export interface LedgerPrunedEvent {
+  type: 'ledger.pruned';
+  /** µs: records older than this were pruned */
+  before: number;
+  upToSeq: number;
+  count: number;
+  retention: string;
+}
+
 export type AuditEvent =
   | LedgerCheckpointEvent
+  | LedgerPrunedEvent
   | SessionStartEvent
   | AuthDeniedEvent
   | SessionEndEvent

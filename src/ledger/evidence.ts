@@ -4,6 +4,7 @@ import type { LedgerCheckpointEvent } from '../core/events.js';
 import { recordHash } from './canonical.js';
 import { keyIdOf, verifyCheckpoint, type SignedCheckpoint } from './checkpoint.js';
 import type { LedgerReader } from './ledger.js';
+import { PRUNED_PAYLOAD } from './sqlite-schema.js';
 import { inclusionProof, leafHash, verifyInclusion } from './merkle.js';
 
 /**
@@ -54,6 +55,9 @@ export async function buildEvidence(reader: LedgerReader, sessionId: string): Pr
   for await (const r of reader.scan()) {
     if (r.sessionId === sessionId) stored.set(r.seq, r);
     if (r.seq >= lastSeq) break;
+  }
+  if ([...stored.values()].some((r) => r.payload === PRUNED_PAYLOAD)) {
+    throw new GatehouseError('GH_ERR_SESSION_NOT_FOUND', `the records of session ${sessionId} were pruned by retention; only their hashes remain`);
   }
   return {
     format: EVIDENCE_FORMAT,

@@ -105,6 +105,8 @@ export interface LedgerReader {
   logId(): Promise<string>;
   /** Every signed checkpoint record, in order. */
   checkpoints(): Promise<LedgerRecord[]>;
+  /** Every record of one type, in order. */
+  recordsOfType(type: AuditEventType): Promise<LedgerRecord[]>;
   /** Recorded commands matching text and session filters, newest first, paged. */
   searchCommands(filter: SearchFilter): Promise<SearchPage>;
   /** Record hashes of seq 1..upTo, in order (the Merkle tree's leaf data). */

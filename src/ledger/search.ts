@@ -69,7 +69,7 @@ export function searchSql(f: SearchFilter): { sql: string; params: Array<string 
   if (f.cursor !== undefined) add('c.seq < ?', f.cursor);
   const sql = `SELECT c.seq, c.time_us, c.session_id, c.type, c.text, c.status, c.tag, c.rows, c.sqlstate,
       s.subject, s.connection, s.authorized_by, s.ci_job
-    FROM commands c JOIN sessions s ON s.id = c.session_id
+    FROM commands c LEFT JOIN sessions s ON s.id = c.session_id
     ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
     ORDER BY c.seq DESC LIMIT ?`;
   params.push((f.limit ?? 50) + 1);

@@ -3,7 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { GatehouseError } from '../core/errors.js';
 
 /** Schema versions this binary knows. Migrations run in order at start; a newer store is refused. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
+
+/** What retention leaves of a record's payload (its hash, links and place in the tree stay). */
+export const PRUNED_PAYLOAD = '{"pruned":true}';
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -76,6 +79,19 @@ const MIGRATIONS: Record<number, string> = {
       FROM records r WHERE r.type = 'pg.result' AND json_extract(r.payload, '$.statementSeq') = commands.seq
         AND json_extract(r.payload, '$.index') = 0);
     CREATE INDEX sessions_token ON sessions (token_id);
+  `,
+  // retention: a payload may be replaced by the pruned marker, and nothing else may change
+  3: `
+    ALTER TABLE records ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0;
+    DROP TRIGGER records_no_update;
+    CREATE TRIGGER records_no_update BEFORE UPDATE ON records
+      WHEN NOT (OLD.pruned = 0 AND NEW.pruned = 1 AND NEW.payload = '{"pruned":true}' AND NEW.seq = OLD.seq
+        AND NEW.hash = OLD.hash AND NEW.prev_hash = OLD.prev_hash AND NEW.time_us = OLD.time_us
+        AND NEW.session_id = OLD.session_id AND NEW.type = OLD.type)
+      BEGIN SELECT RAISE(ABORT, 'ledger records are append-only (retention may only prune a payload)'); END;
+    CREATE TRIGGER commands_fts_delete AFTER DELETE ON commands BEGIN
+      INSERT INTO commands_fts (commands_fts, rowid, text) VALUES ('delete', old.seq, old.text);
+    END;
   `,
 };
 

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { nowUs } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import type { AuditEvent, AuditEventType, Protocol, SessionStatus } from '../core/events.js';
 import { canonicalJson, GENESIS_HASH, recordHash } from './canonical.js';
@@ -9,13 +10,15 @@ import type {
   Ledger, LedgerHead, LedgerRecord, NewRecord, SessionFilter, SessionSummary, StoredRecord,
 } from './ledger.js';
 import { sessionOps, type SqlOp } from './projection.js';
-import { checkReadable, migrate } from './sqlite-schema.js';
+import { checkReadable, migrate, PRUNED_PAYLOAD } from './sqlite-schema.js';
 import { SqliteWriteThread } from './sqlite-writer.js';
 import { leafHash, MerkleFrontier } from './merkle.js';
 import { searchError, searchSql, type CommandHit, type SearchFilter, type SearchPage } from './search.js';
 
 interface PendingAppend {
   records: readonly NewRecord[];
+  /** store maintenance that must commit atomically with these records (retention) */
+  ops?: SqlOp[];
   resolve: (seqs: number[]) => void;
   reject: (e: GatehouseError) => void;
 }
@@ -126,8 +129,32 @@ export class SqliteLedger implements Ledger {
   }
 
   async checkpoints(): Promise<LedgerRecord[]> {
-    const rows = this.db.prepare("SELECT * FROM records WHERE type = 'ledger.checkpoint' ORDER BY seq").all() as RecordRow[];
+    return this.recordsOfType('ledger.checkpoint');
+  }
+
+  async recordsOfType(type: AuditEventType): Promise<LedgerRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM records WHERE type = ? ORDER BY seq').all(type) as RecordRow[];
     return rows.map(toRecord);
+  }
+
+  /**
+   * Retention: replaces the payloads of records older than `beforeUs` with the pruned marker, in
+   * the same commit as the ledger.pruned record that says so. Checkpoint and pruning records are
+   * kept whole. Returns the pruned count (0: nothing to do, nothing recorded).
+   */
+  async prune(beforeUs: number, retention: string): Promise<number> {
+    const row = this.db
+      .prepare(`SELECT count(*) AS n, max(seq) AS upTo FROM records WHERE time_us < ? AND pruned = 0 AND type NOT IN ('ledger.checkpoint', 'ledger.pruned')`)
+      .get(beforeUs) as { n: number; upTo: number | null };
+    if (row.n === 0 || row.upTo === null) return 0;
+    const where = `seq <= ? AND time_us < ? AND pruned = 0 AND type NOT IN ('ledger.checkpoint', 'ledger.pruned')`;
+    const ops: SqlOp[] = [
+      { sql: `DELETE FROM commands WHERE seq IN (SELECT seq FROM records WHERE ${where})`, params: [row.upTo, beforeUs] },
+      { sql: `UPDATE records SET payload = ?, pruned = 1 WHERE ${where}`, params: [PRUNED_PAYLOAD, row.upTo, beforeUs] },
+    ];
+    const event: AuditEvent = { type: 'ledger.pruned', before: beforeUs, upToSeq: row.upTo, count: row.n, retention };
+    await this.enqueue([{ sessionId: '', time: nowUs(), event }], ops);
+    return row.n;
   }
 
   async searchCommands(f: SearchFilter): Promise<SearchPage> {
@@ -153,11 +180,15 @@ export class SqliteLedger implements Ledger {
   }
 
   append(records: readonly NewRecord[]): Promise<number[]> {
+    return this.enqueue(records);
+  }
+
+  private enqueue(records: readonly NewRecord[], ops?: SqlOp[]): Promise<number[]> {
     if (!this.writer) throw new TypeError('ledger opened read-only');
     if (this.closed) return Promise.reject(new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the ledger is closed'));
     if (records.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
-      this.queue.push({ records, resolve, reject });
+      this.queue.push(ops ? { records, ops, resolve, reject } : { records, resolve, reject });
       this.dispatch();
     });
   }
@@ -184,6 +215,7 @@ export class SqliteLedger implements Ledger {
     let prev = this.headHash;
     try {
       for (const p of batch) {
+        if (p.ops) ops.push(...p.ops);
         const seqs: number[] = [];
         for (const r of p.records) {
           seq += 1;

@@ -1,5 +1,7 @@
 import { GENESIS_HASH, recordHash } from './canonical.js';
 import type { LedgerReader } from './ledger.js';
+import type { LedgerPrunedEvent } from '../core/events.js';
+import { PRUNED_PAYLOAD } from './sqlite-schema.js';
 
 export interface VerifyOk {
   ok: true;
@@ -28,6 +30,9 @@ export interface VerifyProgress {
  * SHA-256 recomputed from the stored fields. Names the first record that fails.
  */
 export async function verifyChain(reader: LedgerReader, onProgress?: VerifyProgress): Promise<VerifyResult> {
+  // a payload may be absent only where a retention record says it was pruned
+  const prunings = (await reader.recordsOfType('ledger.pruned')).map((r) => r.event as LedgerPrunedEvent);
+  const mayBePruned = (seq: number, time: number) => prunings.some((p) => seq <= p.upToSeq && time < p.before);
   let expectedSeq = 1;
   let prevHash = GENESIS_HASH;
   let count = 0;
@@ -46,6 +51,15 @@ export async function verifyChain(reader: LedgerReader, onProgress?: VerifyProgr
         badSeq: r.seq,
         problem: `record ${r.seq} does not link to record ${r.seq - 1} (prev_hash differs: a record was inserted, removed or reordered)`,
       };
+    }
+    if (r.payload === PRUNED_PAYLOAD) {
+      if (!mayBePruned(r.seq, r.time)) {
+        return { ok: false, records: count, badSeq: r.seq, problem: `record ${r.seq} has no payload but no retention record covers it (content removed)` };
+      }
+      prevHash = r.hash;
+      expectedSeq += 1;
+      count += 1;
+      continue;
     }
     const actual = recordHash({ seq: r.seq, time: r.time, sessionId: r.sessionId, payload: r.payload, prevHash: r.prevHash });
     if (actual !== r.hash) {

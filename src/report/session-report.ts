@@ -98,6 +98,11 @@ function describe(rec: LedgerRecord): ReportEvent {
       return { ...base, detail: { statementSeq: e.statementSeq }, result: toResult(e), results: [toResult(e)] };
     case 'ledger.checkpoint':
       return { ...base, detail: { treeSize: e.treeSize, rootHash: e.rootHash, keyId: e.keyId } };
+    case 'ledger.pruned':
+      return { ...base, detail: { before: e.before, upToSeq: e.upToSeq, count: e.count } };
+    default:
+      // a payload removed by retention: only its place in the chain remains
+      return { ...base, type: rec.type, command: null, detail: { pruned: true } };
   }
 }
 
