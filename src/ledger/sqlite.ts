@@ -5,26 +5,15 @@ import { dirname } from 'node:path';
 import { nowUs } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import type { AuditEvent, AuditEventType, Protocol, SessionStatus } from '../core/events.js';
-import { canonicalJson, GENESIS_HASH, recordHash } from './canonical.js';
+import { GENESIS_HASH } from './canonical.js';
 import type {
   Ledger, LedgerHead, LedgerRecord, NewRecord, SessionFilter, SessionSummary, StoredRecord,
 } from './ledger.js';
 import { sessionOps, type SqlOp } from './projection.js';
 import { checkReadable, migrate, PRUNED_PAYLOAD } from './sqlite-schema.js';
 import { SqliteWriteThread } from './sqlite-writer.js';
-import { leafHash, MerkleFrontier } from './merkle.js';
+import { GroupCommitter, type SequencedRecord } from './group-commit.js';
 import { searchError, searchSql, type CommandHit, type SearchFilter, type SearchPage } from './search.js';
-
-interface PendingAppend {
-  records: readonly NewRecord[];
-  /** store maintenance that must commit atomically with these records (retention) */
-  ops?: SqlOp[];
-  resolve: (seqs: number[]) => void;
-  reject: (e: GatehouseError) => void;
-}
-
-/** Most records one commit carries; more wait for the next commit. */
-const MAX_BATCH_RECORDS = 2000;
 
 interface SessionRow {
   id: string; protocol: string; connection: string | null; status: string; subject: string | null; groups: string;
@@ -68,15 +57,8 @@ export interface SqliteLedgerOptions {
 export class SqliteLedger implements Ledger {
   private readonly db: BetterSqlite3.Database;
   private readonly writer: SqliteWriteThread | null;
-  private readonly queue: PendingAppend[] = [];
-  private inFlight = false;
-  private headSeq = 0;
-  private headHash = GENESIS_HASH;
-  private closed = false;
-  private idleWaiters: Array<() => void> = [];
-  /** the Merkle tree's right edge over every committed record (write mode only) */
-  private readonly frontier = new MerkleFrontier();
-  private readonly commitListeners = new Set<(size: number) => void>();
+  private readonly log: GroupCommitter<SqlOp[]> | null = null;
+  private closing: Promise<void> | null = null;
 
   constructor(readonly file: string, options: SqliteLedgerOptions = {}) {
     try {
@@ -98,29 +80,36 @@ export class SqliteLedger implements Ledger {
       if (e instanceof GatehouseError) throw e;
       throw new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', `cannot open ledger ${file}: ${(e as Error).message}`, { cause: e });
     }
-    const last = this.db.prepare('SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1').get() as
-      | { seq: number; hash: string }
-      | undefined;
-    if (last) {
-      this.headSeq = last.seq;
-      this.headHash = last.hash;
-    }
     if (this.writer) {
-      for (const [hash] of this.db.prepare('SELECT hash FROM records ORDER BY seq').raw().iterate() as Iterable<[string]>) {
-        this.frontier.append(leafHash(hash));
-      }
+      const writer = this.writer;
+      const last = this.db.prepare('SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1').get() as LedgerHead | undefined;
+      const hashes = (this.db.prepare('SELECT hash FROM records ORDER BY seq').raw().iterate() as Iterable<[string]>);
+      this.log = new GroupCommitter<SqlOp[]>(
+        async (rows, extras) => {
+          const reply = await writer.run([...extras.flat(), ...rows.flatMap(recordOps)]);
+          if (!reply.ok) throw new Error(reply.error ?? 'unknown');
+        },
+        last ?? undefined,
+        (function* () {
+          for (const [h] of hashes) yield h;
+        })(),
+      );
     }
   }
 
   /** Size and Merkle root of the committed records (write mode). */
   treeHead(): { size: number; root: string } {
-    return { size: this.frontier.size, root: this.frontier.root().toString('hex') };
+    return this.writable().treeHead();
   }
 
   /** Called after every successful commit with the new tree size. Returns an unsubscribe function. */
   onCommit(listener: (size: number) => void): () => void {
-    this.commitListeners.add(listener);
-    return () => this.commitListeners.delete(listener);
+    return this.writable().onCommit(listener);
+  }
+
+  private writable(): GroupCommitter<SqlOp[]> {
+    if (!this.log) throw new TypeError('ledger opened read-only');
+    return this.log;
   }
 
   async logId(): Promise<string> {
@@ -153,7 +142,7 @@ export class SqliteLedger implements Ledger {
       { sql: `UPDATE records SET payload = ?, pruned = 1 WHERE ${where}`, params: [PRUNED_PAYLOAD, row.upTo, beforeUs] },
     ];
     const event: AuditEvent = { type: 'ledger.pruned', before: beforeUs, upToSeq: row.upTo, count: row.n, retention };
-    await this.enqueue([{ sessionId: '', time: nowUs(), event }], ops);
+    await this.writable().append([{ sessionId: '', time: nowUs(), event }], ops);
     return row.n;
   }
 
@@ -180,83 +169,7 @@ export class SqliteLedger implements Ledger {
   }
 
   append(records: readonly NewRecord[]): Promise<number[]> {
-    return this.enqueue(records);
-  }
-
-  private enqueue(records: readonly NewRecord[], ops?: SqlOp[]): Promise<number[]> {
-    if (!this.writer) throw new TypeError('ledger opened read-only');
-    if (this.closed) return Promise.reject(new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the ledger is closed'));
-    if (records.length === 0) return Promise.resolve([]);
-    return new Promise((resolve, reject) => {
-      this.queue.push(ops ? { records, ops, resolve, reject } : { records, resolve, reject });
-      this.dispatch();
-    });
-  }
-
-  private dispatch(): void {
-    if (this.inFlight) return;
-    if (this.queue.length === 0 || !this.writer) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
-      return;
-    }
-    const batch: PendingAppend[] = [];
-    let count = 0;
-    while (this.queue.length > 0 && (count === 0 || count + this.queue[0]!.records.length <= MAX_BATCH_RECORDS)) {
-      const p = this.queue.shift()!;
-      batch.push(p);
-      count += p.records.length;
-    }
-    const ops: SqlOp[] = [];
-    const seqsPerAppend: number[][] = [];
-    const hashes: string[] = [];
-    let seq = this.headSeq;
-    let prev = this.headHash;
-    try {
-      for (const p of batch) {
-        if (p.ops) ops.push(...p.ops);
-        const seqs: number[] = [];
-        for (const r of p.records) {
-          seq += 1;
-          const payload = canonicalJson(r.event);
-          const hash = recordHash({ seq, time: r.time, sessionId: r.sessionId, payload, prevHash: prev });
-          ops.push({
-            sql: 'INSERT INTO records (seq, time_us, session_id, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
-            params: [seq, r.time, r.sessionId, r.event.type, payload, prev, hash],
-          });
-          ops.push(...sessionOps(seq, r.sessionId, r.time, r.event));
-          seqs.push(seq);
-          hashes.push(hash);
-          prev = hash;
-        }
-        seqsPerAppend.push(seqs);
-      }
-    } catch (e) {
-      // an event that cannot be encoded is a programming error; fail its batch, keep the head
-      for (const p of batch) p.reject(new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', `cannot encode record: ${(e as Error).message}`));
-      this.dispatch();
-      return;
-    }
-    this.inFlight = true;
-    const nextSeq = seq;
-    const nextHash = prev;
-    void this.writer.run(ops).then((reply) => {
-      this.inFlight = false;
-      if (reply.ok) {
-        this.headSeq = nextSeq;
-        this.headHash = nextHash;
-        for (const h of hashes) this.frontier.append(leafHash(h));
-        batch.forEach((p, i) => p.resolve(seqsPerAppend[i]!));
-        for (const l of this.commitListeners) l(this.frontier.size);
-      } else {
-        const err = new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the audit ledger cannot record right now', {
-          detail: reply.error ?? 'unknown',
-        });
-        for (const p of batch) p.reject(err);
-      }
-      this.dispatch();
-    });
+    return this.writable().append(records);
   }
 
   async head(): Promise<LedgerHead> {
@@ -328,10 +241,23 @@ export class SqliteLedger implements Ledger {
 
   /** Waits for queued appends to finish, then closes the store. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.inFlight || this.queue.length > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
-    await this.writer?.close();
-    this.db.close();
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      await this.log?.close();
+      await this.writer?.close();
+      this.db.close();
+    })();
+    return this.closing;
   }
+}
+
+/** The SQL of one record: the record itself and its projections (sessions index, commands). */
+function recordOps(r: SequencedRecord): SqlOp[] {
+  return [
+    {
+      sql: 'INSERT INTO records (seq, time_us, session_id, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      params: [r.seq, r.time, r.sessionId, r.event.type, r.payload, r.prevHash, r.hash],
+    },
+    ...sessionOps(r.seq, r.sessionId, r.time, r.event),
+  ];
 }
