@@ -2,7 +2,8 @@ import type { LoadedConfig } from './core/config.js';
 import { configPath } from './core/config.js';
 import type { Logger } from './core/log.js';
 import { TokenVerifier } from './identity/verifier.js';
-import { SqliteLedger } from './ledger/sqlite.js';
+import type { LedgerStore } from './ledger/ledger.js';
+import { openLedger } from './ledger/open.js';
 import { Checkpointer, checkpointOptions } from './ledger/checkpointer.js';
 import { startRetention } from './ledger/retention.js';
 import { startPgListener, type PgListener } from './protocols/postgres/listener.js';
@@ -14,14 +15,14 @@ import { startPgListener, type PgListener } from './protocols/postgres/listener.
 
 export interface Gateway {
   postgres: PgListener | null;
-  ledger: SqliteLedger;
+  ledger: LedgerStore;
   close(graceMs?: number): Promise<void>;
 }
 
 export async function startGateway(loaded: LoadedConfig, log: Logger): Promise<Gateway> {
   const cfg = loaded.config;
   const signing = checkpointOptions(loaded);
-  const ledger = new SqliteLedger(configPath(loaded, cfg.ledger.sqlite));
+  const ledger = await openLedger(loaded);
   const checkpointer = signing ? new Checkpointer(ledger, signing, log.child({ component: 'ledger' })) : null;
   if (checkpointer) await checkpointer.start();
   else log.warn('ledger checkpoints are not signed: set ledger.checkpoints.signingKeyFile (gatehouse keys generate)');

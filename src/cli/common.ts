@@ -1,6 +1,7 @@
 import { loadConfigFile, configPath, type LoadedConfig } from '../core/config.js';
 import { GatehouseError } from '../core/errors.js';
-import { SqliteLedger } from '../ledger/sqlite.js';
+import type { LedgerStore } from '../ledger/ledger.js';
+import { openLedger } from '../ledger/open.js';
 
 /** Shared plumbing of the operator commands: config, read-only ledger, errors to exit codes. */
 
@@ -11,8 +12,8 @@ export function loadConfig(file: string | undefined): LoadedConfig {
 }
 
 /** Opens the configured ledger for reading: operator commands never write to it. */
-export function openReader(loaded: LoadedConfig): SqliteLedger {
-  return new SqliteLedger(configPath(loaded, loaded.config.ledger.sqlite), { readonly: true });
+export function openReader(loaded: LoadedConfig): Promise<LedgerStore> {
+  return openLedger(loaded, { readonly: true });
 }
 
 export function out(text: string): void {

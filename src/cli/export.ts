@@ -22,7 +22,7 @@ export async function exportRecords(opts: { config?: string; since?: string; for
       throw new GatehouseError('GH_ERR_USAGE', `--since: ${(e as Error).message}`);
     }
   }
-  const reader = openReader(loadConfig(opts.config));
+  const reader = await openReader(loadConfig(opts.config));
   const sink: NodeJS.WritableStream | WriteStream = opts.out ? createWriteStream(opts.out, { flags: 'a' }) : process.stdout;
   const tty = process.stderr.isTTY && (opts.out !== undefined || !process.stdout.isTTY);
   let stopped = false;

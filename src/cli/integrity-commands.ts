@@ -51,27 +51,40 @@ export async function verify(opts: { config?: string; publicKey?: string; witnes
       throw new GatehouseError('GH_ERR_USAGE', `witness file: ${(e as Error).message}`);
     }
   }
-  const reader = openReader(loaded);
+  const reader = await openReader(loaded);
   try {
-    const r = await verifyLedger(reader, { publicKey, witness }, (n) => progress(`verified ${n} records...`));
-    if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-    if (!r.ok) {
-      out(`LEDGER BROKEN at record seq ${r.badSeq}: ${r.problem} (${r.records} records checked before it)`);
+    const logs = await reader.logs();
+    const unknown = [...new Set(witness.map((w) => w.logId))].filter((id) => !logs.includes(id));
+    if (unknown.length > 0) {
+      out(`LEDGER BROKEN: the witness holds signed checkpoints of log(s) ${unknown.join(', ')}, which the ledger no longer has (deleted)`);
       return 1;
     }
-    out(`ledger ok: ${r.records} records, head seq ${r.headSeq}, head hash ${r.headHash}`);
-    out(`merkle root ${r.root}; ${r.checkpoints} signed checkpoint(s) ${r.keyId ? `verified with ${keySource} (key id ${r.keyId})` : 'NOT signature-checked (pass --public-key)'}`);
-    out(witnessFile ? `witness ${witnessFile}: ${r.witnessed} checkpoint(s) match` : 'no witness copy checked (a truncation back to an older state needs one: --witness FILE)');
-    return 0;
+    let failed = false;
+    for (const logId of logs) {
+      const prefix = logs.length > 1 ? `log ${logId}: ` : '';
+      const r = await verifyLedger(reader.forLog(logId), { publicKey, witness }, (n) => progress(`${prefix}verified ${n} records...`));
+      if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+      if (!r.ok) {
+        out(`${prefix}LEDGER BROKEN at record seq ${r.badSeq}: ${r.problem} (${r.records} records checked before it)`);
+        failed = true;
+        continue;
+      }
+      out(`${prefix}ledger ok: ${r.records} records, head seq ${r.headSeq}, head hash ${r.headHash}`);
+      out(`${prefix}merkle root ${r.root}; ${r.checkpoints} signed checkpoint(s) ${r.keyId ? `verified with ${keySource} (key id ${r.keyId})` : 'NOT signature-checked (pass --public-key)'}`);
+      out(`${prefix}${witnessFile ? `witness ${witnessFile}: ${r.witnessed} checkpoint(s) match` : 'no witness copy checked (a truncation back to an older state needs one: --witness FILE)'}`);
+    }
+    return failed ? 1 : 0;
   } finally {
     await reader.close();
   }
 }
 
 export async function evidence(id: string, opts: { config?: string; out: string }): Promise<number> {
-  const reader = openReader(loadConfig(opts.config));
+  const reader = await openReader(loadConfig(opts.config));
   try {
-    const bundle = await buildEvidence(reader, id);
+    const log = await reader.sessionLog(id);
+    if (log === null) throw new GatehouseError('GH_ERR_SESSION_NOT_FOUND', `no session with id ${id} in the ledger (list them with: gatehouse sessions)`);
+    const bundle = await buildEvidence(reader.forLog(log), id);
     writeFileSync(opts.out, `${JSON.stringify(bundle, null, 2)}\n`);
     out(`wrote ${opts.out}: ${bundle.records.length} records of session ${id}, proven against the checkpoint of ${bundle.checkpoint.treeSize} records signed by key ${bundle.keyId}`);
     return 0;

@@ -61,7 +61,7 @@ export async function sessions(opts: SessionsOptions): Promise<number> {
   const until = timeArg('--until', opts.until);
   if (since !== undefined) filter.since = since;
   if (until !== undefined) filter.until = until;
-  const reader = openReader(loadConfig(opts.config));
+  const reader = await openReader(loadConfig(opts.config));
   try {
     const list = await reader.listSessions(filter);
     out(opts.json ? JSON.stringify(list.map(sessionJson), null, 2) : renderSessionsTable(list));
@@ -77,7 +77,7 @@ export async function report(id: string, opts: { config?: string; format: string
   if (!['text', 'json', 'html'].includes(opts.format)) {
     throw new GatehouseError('GH_ERR_USAGE', `--format must be text, json or html (got "${opts.format}")`);
   }
-  const reader = openReader(loadConfig(opts.config));
+  const reader = await openReader(loadConfig(opts.config));
   try {
     const summary = await reader.getSession(id);
     if (!summary) throw new GatehouseError('GH_ERR_SESSION_NOT_FOUND', `no session with id ${id} in the ledger (list them with: gatehouse sessions)`);
@@ -120,7 +120,7 @@ export async function search(opts: SearchOptions): Promise<number> {
   set('since', timeArg('--since', opts.since));
   set('until', timeArg('--until', opts.until));
   set('cursor', cursor);
-  const reader = openReader(loadConfig(opts.config));
+  const reader = await openReader(loadConfig(opts.config));
   try {
     const page = await reader.searchCommands(f);
     out(opts.json ? JSON.stringify(page, null, 2) : renderSearchTable(page));

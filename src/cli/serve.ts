@@ -1,4 +1,4 @@
-import { configPath } from '../core/config.js';
+import { ledgerLocation } from '../ledger/open.js';
 import { createLogger } from '../core/log.js';
 import { startDevEnvironment } from '../dev/dev-env.js';
 import { startGateway } from '../server.js';
@@ -23,7 +23,7 @@ export async function serve(opts: { config?: string; drainTimeout: string }): Pr
   const pg = gw.postgres;
   const parts = [
     pg ? `postgres ${pg.address.address}:${pg.address.port} (tls ${pg.tls ? 'offered' : 'off'})` : null,
-    `ledger ${configPath(loaded, loaded.config.ledger.sqlite)}`,
+    `ledger ${ledgerLocation(loaded)}`,
   ].filter((p) => p !== null);
   out(`gatehouse ready: ${parts.join(', ')}`);
   const graceMs = Number(opts.drainTimeout) * 1000;

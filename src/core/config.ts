@@ -113,7 +113,10 @@ export const ConfigSchema = z.strictObject({
     allowInsecureIssuer: z.boolean().default(false),
   }),
   ledger: z.strictObject({
-    sqlite: z.string().min(1),
+    /** SQLite file (embedded default) ... */
+    sqlite: z.string().min(1).optional(),
+    /** ... or a PostgreSQL URL (several gateways can share it); exactly one of the two */
+    postgres: z.string().regex(/^postgres(ql)?:\/\//, 'use a postgres:// or postgresql:// URL').optional(),
     /** prune payloads of records older than this (hashes stay, so the tree and checkpoints still verify) */
     retention: z.string().optional().transform((v, ctx) => {
       if (v === undefined) return undefined;
@@ -146,7 +149,7 @@ export const ConfigSchema = z.strictObject({
         message: 'give exactly one of signingKeyFile or signingKey',
       })
       .optional(),
-  }),
+  }).refine((l) => (l.sqlite === undefined) !== (l.postgres === undefined), { message: 'give exactly one of ledger.sqlite or ledger.postgres' }),
   listeners: z.strictObject({
     postgres: postgresListener.optional(),
   }),

@@ -5,7 +5,7 @@ import { configPath, type LoadedConfig } from '../core/config.js';
 import { GatehouseError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { parsePrivateKey, signCheckpoint, type SignedCheckpoint } from './checkpoint.js';
-import type { SqliteLedger } from './sqlite.js';
+import type { LedgerStore } from './ledger.js';
 
 /**
  * Signs a checkpoint of the ledger's Merkle tree every `everyRecords` new records or `every`
@@ -59,7 +59,7 @@ export class Checkpointer {
   private logId = '';
 
   constructor(
-    private readonly ledger: SqliteLedger,
+    private readonly ledger: LedgerStore,
     private readonly opts: CheckpointOptions,
     private readonly log: Logger,
   ) {}

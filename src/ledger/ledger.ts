@@ -115,3 +115,19 @@ export interface LedgerReader {
 }
 
 export type Ledger = LedgerWriter & LedgerReader;
+
+/** A ledger store as the gateway and the operator commands use it (SQLite or PostgreSQL). */
+export interface LedgerStore extends Ledger {
+  /** size and Merkle root of this process's log (write mode) */
+  treeHead(): { size: number; root: string };
+  /** called after every successful commit with the new tree size; returns an unsubscribe function */
+  onCommit(listener: (size: number) => void): () => void;
+  /** retention: prune payloads older than beforeUs, recorded in the same commit; returns the count */
+  prune(beforeUs: number, retention: string): Promise<number>;
+  /** every log in the store (one for SQLite; one per gateway start for PostgreSQL) */
+  logs(): Promise<string[]>;
+  /** a reader of one log */
+  forLog(logId: string): LedgerReader;
+  /** the log a session was recorded in */
+  sessionLog(sessionId: string): Promise<string | null>;
+}

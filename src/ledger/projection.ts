@@ -2,7 +2,8 @@ import type { AuditEvent } from '../core/events.js';
 
 /**
  * The sessions index is a projection of the records: each appended record may insert or update
- * one sessions row, in the same transaction. Pure: returns SQL (SQLite dialect) and parameters.
+ * one sessions row, in the same transaction. Pure: returns store-neutral SQL with `?` placeholders
+ * (SQLite runs it as is; the PostgreSQL store numbers the placeholders and scopes it to its log).
  */
 export interface SqlOp {
   sql: string;
@@ -74,4 +75,15 @@ export function sessionOps(seq: number, sessionId: string, time: number, event: 
     default:
       return [];
   }
+}
+
+/** The SQL of one sequenced record: the record itself and its projections. */
+export function recordOps(r: { seq: number; time: number; sessionId: string; event: AuditEvent; payload: string; prevHash: string; hash: string }): SqlOp[] {
+  return [
+    {
+      sql: 'INSERT INTO records (seq, time_us, session_id, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      params: [r.seq, r.time, r.sessionId, r.event.type, r.payload, r.prevHash, r.hash],
+    },
+    ...sessionOps(r.seq, r.sessionId, r.time, r.event),
+  ];
 }

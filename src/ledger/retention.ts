@@ -1,7 +1,7 @@
 import { nowUs } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import type { Checkpointer } from './checkpointer.js';
-import type { SqliteLedger } from './sqlite.js';
+import type { LedgerStore } from './ledger.js';
 
 /**
  * Retention: at start and every six hours, prune the payloads of records older than
@@ -11,7 +11,7 @@ import type { SqliteLedger } from './sqlite.js';
 const EVERY_MS = 6 * 3600_000;
 
 export function startRetention(
-  ledger: SqliteLedger,
+  ledger: LedgerStore,
   retention: { text: string; ms: number },
   checkpointer: Checkpointer | null,
   log: Logger,

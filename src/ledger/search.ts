@@ -82,3 +82,43 @@ export function searchError(e: unknown, text: string): unknown {
   if (!/fts5|syntax|unterminated|no such column/i.test(message)) return e;
   return new GatehouseError('GH_ERR_USAGE', `--text "${text}" is not a valid search (${message}); use words, "phrases", AND, OR, NOT, prefix*`);
 }
+
+/**
+ * Translates the search syntax (FTS5's: words, "phrases", AND, OR, NOT, prefix*, implicit AND) to a
+ * PostgreSQL tsquery for the PostgreSQL store. Words are reduced to letters, digits and _ as the
+ * 'simple' text search configuration does.
+ */
+export function pgTsQuery(text: string): string {
+  const tokens = text.match(/"[^"]*"|\(|\)|[^\s()"]+/g) ?? [];
+  const out: string[] = [];
+  let expectOperand = true;
+  const lexemes = (w: string) => (w.toLowerCase().match(/[\p{L}\p{N}_]+/gu) ?? []);
+  for (const t of tokens) {
+    const upper = t.toUpperCase();
+    if (upper === 'AND' || upper === 'OR') {
+      if (expectOperand) throw new GatehouseError('GH_ERR_USAGE', `--text "${text}" is not a valid search: ${t} needs something before it`);
+      out.push(upper === 'AND' ? '&' : '|');
+      expectOperand = true;
+      continue;
+    }
+    if (upper === 'NOT') {
+      if (!expectOperand) out.push('&');
+      out.push('!');
+      expectOperand = true;
+      continue;
+    }
+    if (!expectOperand && t !== ')') out.push('&');
+    if (t === '(' || t === ')') {
+      out.push(t);
+      expectOperand = t === '(';
+      continue;
+    }
+    const prefix = t.endsWith('*');
+    const words = lexemes(t.startsWith('"') ? t.slice(1, -1) : t);
+    if (words.length === 0) throw new GatehouseError('GH_ERR_USAGE', `--text "${text}" is not a valid search: "${t}" has no searchable word`);
+    out.push(words.length === 1 ? `${words[0]}${prefix ? ':*' : ''}` : `(${words.join(' <-> ')})`);
+    expectOperand = false;
+  }
+  if (expectOperand) throw new GatehouseError('GH_ERR_USAGE', `--text "${text}" is not a valid search: it ends with an operator or is empty`);
+  return out.join(' ');
+}

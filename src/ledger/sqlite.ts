@@ -7,12 +7,12 @@ import { GatehouseError } from '../core/errors.js';
 import type { AuditEvent, AuditEventType, Protocol, SessionStatus } from '../core/events.js';
 import { GENESIS_HASH } from './canonical.js';
 import type {
-  Ledger, LedgerHead, LedgerRecord, NewRecord, SessionFilter, SessionSummary, StoredRecord,
+  LedgerHead, LedgerReader, LedgerStore, LedgerRecord, NewRecord, SessionFilter, SessionSummary, StoredRecord,
 } from './ledger.js';
-import { sessionOps, type SqlOp } from './projection.js';
+import { recordOps, type SqlOp } from './projection.js';
 import { checkReadable, migrate, PRUNED_PAYLOAD } from './sqlite-schema.js';
 import { SqliteWriteThread } from './sqlite-writer.js';
-import { GroupCommitter, type SequencedRecord } from './group-commit.js';
+import { GroupCommitter } from './group-commit.js';
 import { searchError, searchSql, type CommandHit, type SearchFilter, type SearchPage } from './search.js';
 
 interface SessionRow {
@@ -54,7 +54,7 @@ export interface SqliteLedgerOptions {
  * Sequence numbers and the hash chain are assigned on this thread when a batch is dispatched and
  * only become the head once the commit succeeded; a failed commit leaves the head untouched.
  */
-export class SqliteLedger implements Ledger {
+export class SqliteLedger implements LedgerStore {
   private readonly db: BetterSqlite3.Database;
   private readonly writer: SqliteWriteThread | null;
   private readonly log: GroupCommitter<SqlOp[]> | null = null;
@@ -119,6 +119,19 @@ export class SqliteLedger implements Ledger {
 
   async checkpoints(): Promise<LedgerRecord[]> {
     return this.recordsOfType('ledger.checkpoint');
+  }
+
+  async logs(): Promise<string[]> {
+    return [await this.logId()];
+  }
+
+  forLog(): LedgerReader {
+    return this;
+  }
+
+  async sessionLog(sessionId: string): Promise<string | null> {
+    const row = this.db.prepare('SELECT 1 FROM records WHERE session_id = ? LIMIT 1').get(sessionId);
+    return row ? this.logId() : null;
   }
 
   async recordsOfType(type: AuditEventType): Promise<LedgerRecord[]> {
@@ -251,13 +264,3 @@ export class SqliteLedger implements Ledger {
   }
 }
 
-/** The SQL of one record: the record itself and its projections (sessions index, commands). */
-function recordOps(r: SequencedRecord): SqlOp[] {
-  return [
-    {
-      sql: 'INSERT INTO records (seq, time_us, session_id, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      params: [r.seq, r.time, r.sessionId, r.event.type, r.payload, r.prevHash, r.hash],
-    },
-    ...sessionOps(r.seq, r.sessionId, r.time, r.event),
-  ];
-}

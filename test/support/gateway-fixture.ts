@@ -52,6 +52,8 @@ export interface EnvOptions {
   config?: Record<string, unknown>;
   /** sign checkpoints after every commit, with a fresh key in dir (ledger-signing.key/.pub) and a witness file */
   signing?: boolean;
+  /** keep the ledger in PostgreSQL (a database in the test cluster) instead of SQLite */
+  postgresLedger?: boolean;
 }
 
 export async function startEnv(opts: EnvOptions = {}): Promise<GatewayEnv> {
@@ -69,10 +71,13 @@ export async function startEnv(opts: EnvOptions = {}): Promise<GatewayEnv> {
       writeFileSync(join(dir, 'ledger-signing.key'), k.privatePem, { mode: 0o600 });
       writeFileSync(join(dir, 'ledger-signing.pub'), k.publicPem);
     }
+    if (opts.postgresLedger) await cluster.query('CREATE DATABASE gatehouse_ledger');
     const raw = {
       identity: { issuer: idp.issuer, audience: AUDIENCE, ciJobClaim: 'ci_job_id' },
       ledger: {
-        sqlite: './ledger.db',
+        ...(opts.postgresLedger
+          ? { postgres: `postgres://postgres:super-Secret-1@127.0.0.1:${cluster.port}/gatehouse_ledger` }
+          : { sqlite: './ledger.db' }),
         ...(opts.signing ? { checkpoints: { signingKeyFile: './ledger-signing.key', witnessFile: './witness.jsonl', everyRecords: 1, every: '1s' } } : {}),
       },
       listeners: { postgres: { host: '127.0.0.1', port: 0 } },
