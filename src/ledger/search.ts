@@ -52,18 +52,26 @@ export interface SearchPage {
 export function searchSql(f: SearchFilter): { sql: string; params: Array<string | number> } {
   const where: string[] = [];
   const params: Array<string | number> = [];
+  // session-level filters select sessions first (through their indexes), then their commands
+  const sessionWhere: string[] = [];
+  const sessionParams: Array<string | number> = [];
+  const onSession = (clause: string, ...values: Array<string | number>) => {
+    sessionWhere.push(clause);
+    sessionParams.push(...values);
+  };
+  if (f.identity !== undefined) onSession('subject = ?', f.identity);
+  if (f.group !== undefined) onSession('EXISTS (SELECT 1 FROM json_each(groups) g WHERE g.value = ?)', f.group);
+  if (f.connection !== undefined) onSession('connection = ?', f.connection);
+  if (f.protocol !== undefined) onSession('protocol = ?', f.protocol);
+  if (f.status !== undefined) onSession('status = ?', f.status);
+  if (f.ciJob !== undefined) onSession('ci_job = ?', f.ciJob);
+  if (f.token !== undefined) onSession('id IN (SELECT id FROM sessions WHERE token_id = ? UNION SELECT id FROM sessions WHERE token_sha256 = ?)', f.token, f.token);
   const add = (clause: string, ...values: Array<string | number>) => {
     where.push(clause);
     params.push(...values);
   };
+  if (sessionWhere.length > 0) add(`c.session_id IN (SELECT id FROM sessions WHERE ${sessionWhere.join(' AND ')})`, ...sessionParams);
   if (f.text !== undefined) add('c.seq IN (SELECT rowid FROM commands_fts WHERE commands_fts MATCH ?)', f.text);
-  if (f.identity !== undefined) add('s.subject = ?', f.identity);
-  if (f.group !== undefined) add('EXISTS (SELECT 1 FROM json_each(s.groups) g WHERE g.value = ?)', f.group);
-  if (f.connection !== undefined) add('s.connection = ?', f.connection);
-  if (f.protocol !== undefined) add('s.protocol = ?', f.protocol);
-  if (f.status !== undefined) add('s.status = ?', f.status);
-  if (f.ciJob !== undefined) add('s.ci_job = ?', f.ciJob);
-  if (f.token !== undefined) add('(s.token_id = ? OR s.token_sha256 = ?)', f.token, f.token);
   if (f.since !== undefined) add('c.time_us >= ?', f.since);
   if (f.until !== undefined) add('c.time_us < ?', f.until);
   if (f.cursor !== undefined) add('c.seq < ?', f.cursor);

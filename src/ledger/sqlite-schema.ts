@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { GatehouseError } from '../core/errors.js';
 
 /** Schema versions this binary knows. Migrations run in order at start; a newer store is refused. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** What retention leaves of a record's payload (its hash, links and place in the tree stay). */
 export const PRUNED_PAYLOAD = '{"pruned":true}';
@@ -92,6 +92,10 @@ const MIGRATIONS: Record<number, string> = {
     CREATE TRIGGER commands_fts_delete AFTER DELETE ON commands BEGIN
       INSERT INTO commands_fts (commands_fts, rowid, text) VALUES ('delete', old.seq, old.text);
     END;
+  `,
+  // search by token hash
+  4: `
+    CREATE INDEX sessions_token_sha256 ON sessions (token_sha256);
   `,
 };
 

@@ -69,6 +69,8 @@ export class SqliteWriteThread {
     w.on('message', (r: Reply) => {
       const done = this.waiting.get(r.id);
       this.waiting.delete(r.id);
+      // an idle writer must not keep the process alive; a busy one must
+      if (this.waiting.size === 0) w.unref();
       done?.(r);
     });
     const fail = (why: string) => {
@@ -88,6 +90,7 @@ export class SqliteWriteThread {
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
+      this.worker!.ref();
       this.worker!.postMessage({ id, ops });
     });
   }
