@@ -25,6 +25,8 @@ interface StoreHarness {
   tamper(sql: (records: string) => string): Promise<void>;
   /** SQL that must be refused by the store itself */
   mustRefuse(sql: (records: string) => string): Promise<string>;
+  /** the store's schema version, as a newer Gatehouse would have left it */
+  setSchemaVersion(v: number): Promise<void>;
 }
 
 let dir: string;
@@ -56,6 +58,7 @@ const sqlite = (): StoreHarness => {
     openReadonly: async () => new SqliteLedger(file, { readonly: true }),
     tamper: (sql) => raw(`DROP TRIGGER IF EXISTS records_no_update; DROP TRIGGER IF EXISTS records_no_delete; ${sql('records')}`),
     mustRefuse: async (sql) => raw(sql('records')).then(() => 'accepted', (e: Error) => e.message),
+    setSchemaVersion: (v) => raw(`UPDATE meta SET value = '${v}' WHERE key = 'schema_version'`),
   };
 };
 
@@ -84,6 +87,7 @@ const postgres = (): StoreHarness => {
     },
     tamper: (sql) => raw(`ALTER TABLE gatehouse.all_records DISABLE TRIGGER all_records_append_only; ${sql('gatehouse.all_records')}`),
     mustRefuse: async (sql) => raw(sql('gatehouse.all_records')).then(() => 'accepted', (e: Error) => e.message),
+    setSchemaVersion: (v) => raw(`UPDATE gatehouse.meta SET value = '${v}' WHERE key = 'schema_version'`),
   };
 };
 
@@ -189,6 +193,23 @@ const rec = (sessionId: string, time: number, event: AuditEvent): NewRecord => (
         ELSE (SELECT payload FROM ${t} WHERE seq = 2) END WHERE seq IN (2, 5)`);
       expect(v).toMatchObject({ ok: false, badSeq: 2 });
     });
+  });
+
+  it('a store written by a newer Gatehouse is refused, clearly', async () => {
+    const l = await store.open();
+    await l.append([rec('s1', 1, query('SELECT 1'))]);
+    await l.close();
+    await store.setSchemaVersion(99);
+    const err = await store.open().then(
+      async (x) => {
+        await x.close();
+        return null;
+      },
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(GatehouseError);
+    expect((err as GatehouseError).code).toBe('GH_ERR_LEDGER_SCHEMA');
+    expect((err as GatehouseError).message).toMatch(/schema version 99.*upgrade Gatehouse/);
   });
 
   it('search finds commands by text and filters, and pages', async () => {
