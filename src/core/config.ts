@@ -69,6 +69,43 @@ const postgresConnection = z
     message: 'give either password or passwordFile, not both',
   });
 
+const statementKind = z.enum([
+  'select', 'insert', 'update', 'delete', 'merge', 'truncate', 'drop', 'alter', 'create', 'grant', 'revoke', 'copy', 'do', 'call',
+  'set_role', 'set_session_authorization', 'alter_system', 'explain', 'transaction', 'set', 'show', 'vacuum', 'prepare', 'execute', 'other',
+]);
+
+const policyRule = z.strictObject({
+  name,
+  /** connections the rule applies to (default: all) */
+  connections: z.array(z.string().min(1)).optional(),
+  /** groups the rule applies to (default: everyone) */
+  groups: z.array(z.string().min(1)).optional(),
+  /** token subjects the rule applies to (default: everyone) */
+  identities: z.array(z.string().min(1)).optional(),
+  match: z
+    .strictObject({
+      statement: z.array(statementKind).min(1).optional(),
+      /** schema-qualified or bare table names */
+      tables: z.array(z.string().min(1)).optional(),
+      /** UPDATE/DELETE without WHERE */
+      unbounded: z.boolean().optional(),
+      /** COPY TO/FROM PROGRAM */
+      program: z.boolean().optional(),
+      /** regular expression on the statement text: a last resort */
+      text: z.string().min(1).optional(),
+      /** UTC time window "HH:MM-HH:MM" when the rule applies */
+      between: z.string().regex(/^\d\d:\d\d-\d\d:\d\d$/, 'use "HH:MM-HH:MM" (UTC)').optional(),
+    })
+    .default({}),
+  action: z.enum(['allow', 'block', 'review']),
+  /** for review: groups whose members may approve */
+  reviewers: z.array(z.string().min(1)).min(1).optional(),
+  /** for review: no decision in this time = denied */
+  timeout: duration.default(600_000),
+  /** shown to the client with a block */
+  reason: z.string().optional(),
+}).refine((r) => r.action !== 'review' || r.reviewers !== undefined, { message: 'a review rule needs reviewers' });
+
 const devClient = z.strictObject({
   clientId: z.string().min(1),
   clientSecret: z.string().min(8),
@@ -154,6 +191,16 @@ export const ConfigSchema = z.strictObject({
     postgres: postgresListener.optional(),
   }),
   connections: z.array(postgresConnection).default([]),
+  /** guardrails, evaluated in order; the first matching rule decides */
+  policies: z.array(policyRule).default([]),
+  policy: z
+    .strictObject({
+      /** when no rule matches */
+      default: z.enum(['allow', 'block']).default('allow'),
+      /** text the PostgreSQL parser cannot parse */
+      unparsable: z.enum(['allow', 'block']).default('block'),
+    })
+    .default({ default: 'allow', unparsable: 'block' }),
   recording: z
     .strictObject({
       /** result rows kept per statement as a sample */
@@ -183,6 +230,7 @@ export type Config = z.output<typeof ConfigSchema>;
 export type PostgresConnectionConfig = Config['connections'][number];
 export type ConnectionConfig = PostgresConnectionConfig;
 export type DevClient = z.output<typeof devClient>;
+export type PolicyRule = z.output<typeof policyRule>;
 
 export interface LoadedConfig {
   config: Config;

@@ -1,0 +1,130 @@
+import { loadModule, parseSync } from 'libpg-query';
+
+/**
+ * SQL classification with PostgreSQL's own parser (libpg-query, WASM): what each statement of a
+ * query text does, wherever it hides — every statement of a multi-statement Query, DML inside WITH
+ * clauses and subqueries, the statement under EXPLAIN ANALYZE, COPY TO/FROM PROGRAM, DO blocks and
+ * CALL (opaque), SET ROLE / SESSION AUTHORIZATION, ALTER SYSTEM. Pure apart from the parser's
+ * one-time WASM load (initClassifier); results are cached by text.
+ */
+
+export type StatementKind =
+  | 'select' | 'insert' | 'update' | 'delete' | 'merge' | 'truncate' | 'drop' | 'alter' | 'create' | 'grant' | 'revoke'
+  | 'copy' | 'do' | 'call' | 'set_role' | 'set_session_authorization' | 'alter_system' | 'explain' | 'transaction'
+  | 'set' | 'show' | 'vacuum' | 'prepare' | 'execute' | 'other';
+
+export interface Operation {
+  kind: StatementKind;
+  /** schema-qualified where given (`public.orders`), else the bare name */
+  tables: string[];
+  /** an UPDATE or DELETE without WHERE (or with WHERE CURRENT OF is bounded) */
+  unbounded: boolean;
+  /** COPY ... TO/FROM PROGRAM */
+  program: boolean;
+}
+
+export interface Classification {
+  parsed: boolean;
+  error: string | null;
+  /** every operation found, top-level statements and the ones nested in them */
+  operations: Operation[];
+}
+
+let ready: Promise<void> | null = null;
+
+/** Loads the parser (once); call at start before classifying. */
+export function initClassifier(): Promise<void> {
+  ready ??= loadModule();
+  return ready;
+}
+
+type Node = Record<string, unknown>;
+
+const KIND: Record<string, StatementKind> = {
+  SelectStmt: 'select', InsertStmt: 'insert', UpdateStmt: 'update', DeleteStmt: 'delete', MergeStmt: 'merge',
+  TruncateStmt: 'truncate', DropStmt: 'drop', DropdbStmt: 'drop', DropRoleStmt: 'drop', DropTableSpaceStmt: 'drop',
+  DropOwnedStmt: 'drop', AlterTableStmt: 'alter', AlterRoleStmt: 'alter', AlterDatabaseStmt: 'alter', AlterObjectSchemaStmt: 'alter',
+  AlterOwnerStmt: 'alter', RenameStmt: 'alter', AlterFunctionStmt: 'alter', AlterDomainStmt: 'alter', AlterSeqStmt: 'alter',
+  CreateStmt: 'create', CreateTableAsStmt: 'create', IndexStmt: 'create', ViewStmt: 'create', CreateFunctionStmt: 'create',
+  CreateRoleStmt: 'create', CreatedbStmt: 'create', CreateSchemaStmt: 'create', CreateSeqStmt: 'create', CreateTrigStmt: 'create',
+  CreateExtensionStmt: 'create', RuleStmt: 'create', GrantStmt: 'grant', GrantRoleStmt: 'grant', CopyStmt: 'copy', DoStmt: 'do',
+  CallStmt: 'call', AlterSystemStmt: 'alter_system', ExplainStmt: 'explain', TransactionStmt: 'transaction', VariableShowStmt: 'show',
+  VacuumStmt: 'vacuum', PrepareStmt: 'prepare', ExecuteStmt: 'execute',
+};
+
+function tableName(rv: Node): string {
+  const name = String(rv.relname ?? '');
+  return rv.schemaname ? `${String(rv.schemaname)}.${name}` : name;
+}
+
+/** Walks any parse-tree value, calling visit for every node object `{ NodeType: {...} }`. */
+function walk(value: unknown, visit: (type: string, body: Node) => void): void {
+  if (Array.isArray(value)) {
+    for (const v of value) walk(v, visit);
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  for (const [k, v] of Object.entries(value as Node)) {
+    if (/^[A-Z]/.test(k) && v !== null && typeof v === 'object' && !Array.isArray(v)) visit(k, v as Node);
+    walk(v, visit);
+  }
+}
+
+function operationOf(type: string, body: Node): Operation | null {
+  if (type === 'VariableSetStmt') {
+    const name = String(body.name ?? '');
+    if (name === 'role') return { kind: 'set_role', tables: [], unbounded: false, program: false };
+    if (name === 'session_authorization') return { kind: 'set_session_authorization', tables: [], unbounded: false, program: false };
+    return { kind: 'set', tables: [], unbounded: false, program: false };
+  }
+  if (type === 'ExplainStmt') {
+    // EXPLAIN runs its statement only with ANALYZE; the nested statement is classified by the walk
+    const analyze = JSON.stringify(body.options ?? []).includes('"analyze"');
+    return analyze ? { kind: 'explain', tables: [], unbounded: false, program: false } : null;
+  }
+  const kind = KIND[type];
+  if (!kind) return null;
+  const tables: string[] = [];
+  const rel = body.relation as Node | undefined;
+  if (rel && typeof rel === 'object') tables.push(tableName(rel));
+  // every relation named inside the statement (FROM, USING, joins, subqueries): over-approximate, never miss
+  walk(body, (t, b) => {
+    if (t === 'RangeVar') tables.push(tableName(b));
+  });
+  if (kind === 'drop') {
+    if (Array.isArray(body.objects)) {
+      for (const o of body.objects as unknown[]) {
+        const parts = JSON.stringify(o).match(/"sval":"([^"]*)"/g)?.map((p) => p.slice(8, -1)) ?? [];
+        if (parts.length > 0) tables.push(parts.join('.'));
+      }
+    }
+  }
+  const unbounded = (kind === 'update' || kind === 'delete') && body.whereClause === undefined;
+  const program = kind === 'copy' && body.is_program === true;
+  return { kind, tables: [...new Set(tables)], unbounded, program };
+}
+
+const cache = new Map<string, Classification>();
+const CACHE_MAX = 10_000;
+
+export function classify(text: string): Classification {
+  const hit = cache.get(text);
+  if (hit) return hit;
+  let result: Classification;
+  try {
+    const tree = parseSync(text) as { stmts?: Array<{ stmt?: Node }> };
+    const operations: Operation[] = [];
+    for (const s of tree.stmts ?? []) {
+      walk(s, (type, body) => {
+        const op = operationOf(type, body);
+        if (op) operations.push(op);
+      });
+    }
+    result = { parsed: true, error: null, operations };
+  } catch (e) {
+    result = { parsed: false, error: e instanceof Error ? e.message : String(e), operations: [] };
+  }
+  if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
+  cache.set(text, result);
+  return result;
+}

@@ -1,0 +1,80 @@
+import type { Config, PolicyRule } from '../core/config.js';
+import type { Principal } from '../identity/principal.js';
+import type { Classification, Operation } from './classify.js';
+
+/**
+ * decide(principal, connection, command) -> Decision. Pure: rules in config order, first match
+ * wins; text the parser cannot read meets `policy.unparsable` (default block), never a silent allow;
+ * no matching rule meets `policy.default`. Shared by every protocol: a protocol supplies the
+ * classification of its command (SQL today).
+ */
+
+export interface Decision {
+  action: 'allow' | 'block' | 'review';
+  /** the rule that decided, or the built-in 'default' / 'unparsable-sql' */
+  policy: string;
+  reason: string;
+  reviewers: string[];
+  timeoutMs: number;
+}
+
+export interface Command {
+  text: string;
+  classification: Classification;
+}
+
+type PolicyConfig = Pick<Config, 'policies' | 'policy'>;
+
+const sameTable = (want: string, got: string): boolean => {
+  const w = want.toLowerCase();
+  const g = got.toLowerCase();
+  return w === g || (!w.includes('.') && g.endsWith(`.${w}`)) || (!g.includes('.') && w.endsWith(`.${g}`));
+};
+
+function inWindow(window: string, now: Date): boolean {
+  const [from, to] = window.split('-').map((t) => Number(t.slice(0, 2)) * 60 + Number(t.slice(3, 5))) as [number, number];
+  const m = now.getUTCHours() * 60 + now.getUTCMinutes();
+  return from <= to ? m >= from && m < to : m >= from || m < to;
+}
+
+function opMatches(m: PolicyRule['match'], op: Operation): boolean {
+  if (m.statement && !m.statement.includes(op.kind)) return false;
+  if (m.tables && !m.tables.some((t) => op.tables.some((g) => sameTable(t, g)))) return false;
+  if (m.unbounded !== undefined && op.unbounded !== m.unbounded) return false;
+  if (m.program !== undefined && op.program !== m.program) return false;
+  return true;
+}
+
+function ruleApplies(r: PolicyRule, principal: Principal, connection: string, cmd: Command, now: Date): boolean {
+  if (r.connections && !r.connections.includes(connection)) return false;
+  if (r.groups && !r.groups.some((g) => principal.groups.includes(g))) return false;
+  if (r.identities && !r.identities.includes(principal.subject)) return false;
+  const m = r.match;
+  if (m.between && !inWindow(m.between, now)) return false;
+  if (m.text && !new RegExp(m.text, 'i').test(cmd.text)) return false;
+  const opCriteria = m.statement || m.tables || m.unbounded !== undefined || m.program !== undefined;
+  return !opCriteria || cmd.classification.operations.some((op) => opMatches(m, op));
+}
+
+function describe(r: PolicyRule, cmd: Command): string {
+  if (r.reason) return r.reason;
+  const ops = cmd.classification.operations.map((o) => `${o.kind.toUpperCase()}${o.tables.length ? ` ${o.tables.join(', ')}` : ''}${o.unbounded ? ' without WHERE' : ''}`);
+  return `${ops.join('; ') || 'this statement'} is not allowed here`;
+}
+
+export function decide(cfg: PolicyConfig, principal: Principal, connection: string, cmd: Command, now = new Date()): Decision {
+  if (!cmd.classification.parsed) {
+    return {
+      action: cfg.policy.unparsable === 'allow' ? 'allow' : 'block',
+      policy: 'unparsable-sql',
+      reason: `the gateway cannot parse this statement, so it cannot check it (${cmd.classification.error ?? 'parse error'})`,
+      reviewers: [],
+      timeoutMs: 0,
+    };
+  }
+  for (const r of cfg.policies) {
+    if (!ruleApplies(r, principal, connection, cmd, now)) continue;
+    return { action: r.action, policy: r.name, reason: r.action === 'allow' ? 'allowed by policy' : describe(r, cmd), reviewers: r.reviewers ?? [], timeoutMs: r.timeout };
+  }
+  return { action: cfg.policy.default, policy: 'default', reason: cfg.policy.default === 'allow' ? 'no rule matched' : 'no rule allows this', reviewers: [], timeoutMs: 0 };
+}
