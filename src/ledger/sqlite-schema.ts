@@ -1,4 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
+import { prepared } from './sqlite-statements.js';
 import { randomUUID } from 'node:crypto';
 import { GatehouseError } from '../core/errors.js';
 
@@ -100,9 +101,9 @@ const MIGRATIONS: Record<number, string> = {
 };
 
 function currentVersion(db: BetterSqlite3.Database): number {
-  const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
+  const hasMeta = prepared(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
   if (!hasMeta) return 0;
-  const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
+  const row = prepared(db, "SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
   return row ? Number(row.value) : 0;
 }
 
@@ -118,8 +119,8 @@ export function migrate(db: BetterSqlite3.Database, file: string): void {
   if (version === SCHEMA_VERSION) return;
   db.transaction(() => {
     for (let v = version + 1; v <= SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
-    db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
-    db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)").run(randomUUID());
+    prepared(db, "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
+    prepared(db, "INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)").run(randomUUID());
   }).immediate();
 }
 

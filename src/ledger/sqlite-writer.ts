@@ -16,6 +16,8 @@ const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 let db = null;
 const cache = new Map();
+// statements are never garbage collected (see sqlite-statements.ts): a failed handle's go here
+const graveyard = [];
 function open() {
   db = new Database(workerData.file, { fileMustExist: true });
   db.pragma('journal_mode = WAL');
@@ -43,6 +45,7 @@ parentPort.on('message', (msg) => {
   } catch (e) {
     // a failed open or commit: drop the handle so the next batch reopens (the store may come back)
     try { if (db) db.close(); } catch {}
+    graveyard.push(...cache.values());
     db = null; cache.clear();
     parentPort.postMessage({ id: msg.id, ok: false, error: String(e && e.message || e), code: e && e.code || null });
   }

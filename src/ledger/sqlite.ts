@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
+import { prepared } from './sqlite-statements.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { nowUs } from '../core/clock.js';
@@ -82,8 +83,8 @@ export class SqliteLedger implements LedgerStore {
     }
     if (this.writer) {
       const writer = this.writer;
-      const last = this.db.prepare('SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1').get() as LedgerHead | undefined;
-      const hashes = (this.db.prepare('SELECT hash FROM records ORDER BY seq').raw().iterate() as Iterable<[string]>);
+      const last = prepared(this.db, 'SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1').get() as LedgerHead | undefined;
+      const hashes = (prepared(this.db, 'SELECT hash FROM records ORDER BY seq').raw().iterate() as Iterable<[string]>);
       this.log = new GroupCommitter<SqlOp[]>(
         async (rows, extras) => {
           const reply = await writer.run([...extras.flat(), ...rows.flatMap(recordOps)]);
@@ -113,7 +114,7 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async logId(): Promise<string> {
-    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string } | undefined;
+    const row = prepared(this.db, "SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string } | undefined;
     return row?.value ?? '';
   }
 
@@ -130,12 +131,12 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async sessionLog(sessionId: string): Promise<string | null> {
-    const row = this.db.prepare('SELECT 1 FROM records WHERE session_id = ? LIMIT 1').get(sessionId);
+    const row = prepared(this.db, 'SELECT 1 FROM records WHERE session_id = ? LIMIT 1').get(sessionId);
     return row ? this.logId() : null;
   }
 
   async recordsOfType(type: AuditEventType): Promise<LedgerRecord[]> {
-    const rows = this.db.prepare('SELECT * FROM records WHERE type = ? ORDER BY seq').all(type) as RecordRow[];
+    const rows = prepared(this.db, 'SELECT * FROM records WHERE type = ? ORDER BY seq').all(type) as RecordRow[];
     return rows.map(toRecord);
   }
 
@@ -145,8 +146,7 @@ export class SqliteLedger implements LedgerStore {
    * kept whole. Returns the pruned count (0: nothing to do, nothing recorded).
    */
   async prune(beforeUs: number, retention: string): Promise<number> {
-    const row = this.db
-      .prepare(`SELECT count(*) AS n, max(seq) AS upTo FROM records WHERE time_us < ? AND pruned = 0 AND type NOT IN ('ledger.checkpoint', 'ledger.pruned')`)
+    const row = prepared(this.db, `SELECT count(*) AS n, max(seq) AS upTo FROM records WHERE time_us < ? AND pruned = 0 AND type NOT IN ('ledger.checkpoint', 'ledger.pruned')`)
       .get(beforeUs) as { n: number; upTo: number | null };
     if (row.n === 0 || row.upTo === null) return 0;
     const where = `seq <= ? AND time_us < ? AND pruned = 0 AND type NOT IN ('ledger.checkpoint', 'ledger.pruned')`;
@@ -163,7 +163,7 @@ export class SqliteLedger implements LedgerStore {
     const { sql, params } = searchSql(f);
     let rows: Array<Record<string, unknown>>;
     try {
-      rows = this.db.prepare(sql).all(...params) as Array<Record<string, unknown>>;
+      rows = prepared(this.db, sql).all(...params) as Array<Record<string, unknown>>;
     } catch (e) {
       throw f.text !== undefined ? searchError(e, f.text) : e;
     }
@@ -178,7 +178,7 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async hashes(upTo: number): Promise<string[]> {
-    return (this.db.prepare('SELECT hash FROM records WHERE seq <= ? ORDER BY seq').raw().all(upTo) as Array<[string]>).map((r) => r[0]);
+    return (prepared(this.db, 'SELECT hash FROM records WHERE seq <= ? ORDER BY seq').raw().all(upTo) as Array<[string]>).map((r) => r[0]);
   }
 
   append(records: readonly NewRecord[]): Promise<number[]> {
@@ -186,7 +186,7 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async head(): Promise<LedgerHead> {
-    const last = this.db.prepare('SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1').get() as
+    const last = prepared(this.db, 'SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1').get() as
       | { seq: number; hash: string }
       | undefined;
     return last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_HASH };
@@ -218,29 +218,29 @@ export class SqliteLedger implements LedgerStore {
       ORDER BY started_us DESC, id DESC LIMIT ?`;
     params.push(f.limit ?? 100);
     try {
-      return (this.db.prepare(sql).all(...params) as SessionRow[]).map(toSummary);
+      return (prepared(this.db, sql).all(...params) as SessionRow[]).map(toSummary);
     } catch (e) {
       throw f.text !== undefined ? searchError(e, f.text) : e;
     }
   }
 
   async getSession(id: string): Promise<SessionSummary | null> {
-    const row = this.db.prepare('SELECT * FROM sessions WHERE id = ?').get(id) as SessionRow | undefined;
+    const row = prepared(this.db, 'SELECT * FROM sessions WHERE id = ?').get(id) as SessionRow | undefined;
     return row ? toSummary(row) : null;
   }
 
   async sessionRecords(id: string): Promise<LedgerRecord[]> {
-    const rows = this.db.prepare('SELECT * FROM records WHERE session_id = ? ORDER BY seq').all(id) as RecordRow[];
+    const rows = prepared(this.db, 'SELECT * FROM records WHERE session_id = ? ORDER BY seq').all(id) as RecordRow[];
     return rows.map(toRecord);
   }
 
   async firstSeqAt(timeUs: number): Promise<number | null> {
-    const row = this.db.prepare('SELECT min(seq) AS seq FROM records WHERE time_us >= ?').get(timeUs) as { seq: number | null };
+    const row = prepared(this.db, 'SELECT min(seq) AS seq FROM records WHERE time_us >= ?').get(timeUs) as { seq: number | null };
     return row.seq;
   }
 
   async *scan(pageSize = 5000, afterSeq = 0): AsyncIterable<StoredRecord> {
-    const page = this.db.prepare('SELECT * FROM records WHERE seq > ? ORDER BY seq LIMIT ?');
+    const page = prepared(this.db, 'SELECT * FROM records WHERE seq > ? ORDER BY seq LIMIT ?');
     let after = afterSeq;
     for (;;) {
       const rows = page.all(after, pageSize) as RecordRow[];

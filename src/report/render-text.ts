@@ -1,63 +1,125 @@
-import { formatValue, isStatement, resultLine, truncate } from './format.js';
-import type { ReportEvent, SessionReport } from './session-report.js';
+import { formatValue, isStatement, truncate } from './format.js';
+import type { ReportEvent, ReportResult, SessionReport } from './session-report.js';
 
-/** The terminal form of a session report (no colours, fits 120 columns). */
+/** The terminal form of a session report (plain text, no colours). */
 
 const SAMPLE_ROWS = 5;
 const CELL = 40;
+const INDENT = '        ';
+
+/** Milliseconds for a µs duration: "0.412 ms", "3.1 ms", "1520 ms". */
+export function formatMs(us: number): string {
+  const ms = us / 1000;
+  return `${ms >= 100 ? ms.toFixed(0) : ms >= 1 ? ms.toFixed(1) : ms.toFixed(3)} ms`;
+}
+
+/** One line for a result: "SELECT 3, 3 rows, 1.2 ms" or "ERROR 22012: division by zero". */
+export function resultSummary(r: ReportResult): string {
+  if (r.error) return `${r.status === 'error' ? 'ERROR' : r.status.toUpperCase()} ${r.error.sqlstate}: ${r.error.message}`;
+  const parts = [r.tag ?? r.status];
+  if (r.rows !== null) parts.push(`${r.rows} row${r.rows === 1 ? '' : 's'}`);
+  if (r.copy) parts.push(`COPY ${r.copy.direction} ${r.copy.bytes} bytes`);
+  parts.push(formatMs(r.durationUs));
+  if (r.status !== 'ok') parts.push(`(${r.status})`);
+  return parts.join(', ');
+}
+
+/** A one-line description of a non-statement event (session.start, auth.denied, session.end, ...). */
+export function eventDetail(e: ReportEvent): string {
+  const q = (s: string | null | undefined): string => (s === null || s === undefined ? '-' : s);
+  switch (e.type) {
+    case 'session.start':
+      return `connection ${q(e.connection)}, subject ${q(e.subject)}, authorized by ${q(e.authorizedBy)}`;
+    case 'auth.denied':
+      return `${q(e.code)}: ${q(e.reason)} (connection ${q(e.connection)}, subject ${q(e.subject)})`;
+    case 'session.end':
+      return `${q(e.status)}${e.reason ? `: ${e.reason}` : ''} (${e.statements ?? 0} statements, ${e.errors ?? 0} errors, ${formatMs(e.durationUs ?? 0)})`;
+    case 'pg.cancel':
+      return e.statementSeq === null || e.statementSeq === undefined ? 'no statement running' : `cancel of statement #${e.statementSeq}`;
+    case 'pg.prepare':
+      return `PREPARE ${e.statementName === '' ? '(unnamed)' : q(e.statementName)}${e.paramTypes && e.paramTypes.length > 0 ? ` param types ${e.paramTypes.join(',')}` : ''}`;
+    case 'pg.result':
+      return `result of statement #${q(e.statementSeq === undefined ? null : String(e.statementSeq))} (statement not in this session's records)`;
+    case 'ledger.checkpoint':
+      return `checkpoint tree size ${e.treeSize ?? '-'}, root ${q(e.rootHash)}, key ${q(e.keyId)}`;
+    case 'ledger.pruned':
+      return `pruned ${e.count ?? 0} record payload(s) up to seq ${e.upToSeq ?? '-'}`;
+    default:
+      return e.pruned ? 'payload removed by retention' : '';
+  }
+}
 
 function table(columns: string[] | null, rows: string[][]): string[] {
-  const head = columns ?? rows[0]?.map((_, i) => `col${i + 1}`) ?? [];
+  const width = Math.max(columns?.length ?? 0, ...rows.map((r) => r.length));
+  const head = Array.from({ length: width }, (_, i) => truncate(columns?.[i] ?? `col${i + 1}`, CELL));
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ').trimEnd();
+  const line = (cells: string[]): string => head.map((_, i) => (cells[i] ?? '').padEnd(widths[i] ?? 0)).join(' | ').trimEnd();
   return [line(head), widths.map((w) => '-'.repeat(w)).join('-+-'), ...rows.map(line)];
 }
 
+const oneLine = (s: string): string => s.replace(/\r?\n/g, '\\n').replace(/\t/g, ' ');
+
 function statement(e: ReportEvent, out: string[]): void {
-  const [first = '', ...rest] = (e.command ?? '').split('\n');
-  out.push(`#${e.seq}  ${e.time}  ${first}`);
-  for (const l of rest) out.push(`        ${l}`);
-  if (e.params && e.params.length > 0) out.push(`        params: ${e.params.map((p, i) => `$${i + 1}=${truncate(formatValue(p), CELL)}`).join(', ')}`);
+  const [first = '', ...rest] = (e.command ?? '').split(/\r?\n/);
+  const name = e.type === 'pg.execute' && e.statementName ? ` [${e.statementName}]` : '';
+  out.push(`#${e.seq}  ${e.time}  ${first}${rest.length === 0 ? name : ''}`);
+  for (const l of rest) out.push(`${INDENT}${l}`);
+  if (rest.length > 0 && name) out.push(`${INDENT}(statement${name})`);
+  if (e.params && e.params.length > 0) {
+    out.push(`${INDENT}params: ${e.params.map((p, i) => `$${i + 1}=${p === null ? 'NULL' : typeof p === 'string' ? `'${oneLine(truncate(p, CELL))}'` : oneLine(truncate(formatValue(p), CELL))}`).join(', ')}`);
+  }
   const results = e.results ?? (e.result ? [e.result] : []);
-  if (results.length === 0) out.push('        → (no result recorded)');
+  if (results.length === 0) out.push(`${INDENT}→ (no result recorded)`);
   for (const r of results) {
-    out.push(`        → ${results.length > 1 ? `[${r.index}] ` : ''}${resultLine(r)}`);
-    if (r.sample.length > 0) {
-      const rows = r.sample.slice(0, SAMPLE_ROWS).map((row) => row.map((v) => truncate(formatValue(v), CELL)));
-      for (const l of table(r.columns, rows)) out.push(`          ${l}`);
-      if (r.sample.length > SAMPLE_ROWS || (r.rows ?? 0) > SAMPLE_ROWS) out.push(`          (${r.rows ?? r.sample.length} rows in all; ${Math.min(r.sample.length, SAMPLE_ROWS)} shown)`);
-    }
+    out.push(`${INDENT}→ ${results.length > 1 ? `[${r.index}] ` : ''}${oneLine(resultSummary(r))}`);
+    if (r.sample.length === 0) continue;
+    const rows = r.sample.slice(0, SAMPLE_ROWS).map((row) => row.map((v) => oneLine(truncate(formatValue(v), CELL))));
+    for (const l of table(r.columns, rows)) out.push(`${INDENT}  ${l}`);
+    const total = Math.max(r.rows ?? 0, r.sample.length);
+    if (total > rows.length) out.push(`${INDENT}  (${rows.length} of ${total} rows shown)`);
   }
 }
 
 export function renderText(rep: SessionReport): string {
   const s = rep.session;
   const id = rep.identity;
+  const c = s.client;
   const out: string[] = [];
   out.push(`Session ${s.id}`);
-  out.push(`  connection   ${s.connection ?? '-'} (${s.protocol})`);
-  out.push(`  status       ${s.status}${s.reason ? ` — ${s.reason}` : ''}`);
-  out.push(`  started      ${s.startedAt}`);
-  out.push(`  ended        ${s.endedAt ?? '(still active)'}${s.durationMs !== null ? `  (${s.durationMs} ms)` : ''}`);
-  out.push(`  statements   ${s.statements}, errors ${s.errors}`);
+  out.push(`  connection     ${s.connection ?? '-'} (${s.protocol})`);
+  out.push(`  status         ${s.status}`);
+  out.push(`  started        ${s.startedAt}`);
+  out.push(`  ended          ${s.endedAt ?? '(still active)'}`);
+  out.push(`  duration       ${s.durationMs === null ? '-' : `${s.durationMs} ms`}`);
+  out.push(`  statements     ${s.statements}, errors ${s.errors}`);
   out.push('');
-  out.push(`Identity${id.verified ? '' : ' (NOT verified: what the token claimed)'}`);
-  out.push(`  subject      ${id.subject ?? '-'}`);
-  out.push(`  groups       ${id.groups.length > 0 ? id.groups.join(', ') : '-'}`);
-  out.push(`  authorized by ${id.authorizedBy ?? '-'}`);
-  out.push(`  issuer       ${id.issuer ?? '-'}`);
-  out.push(`  token id     ${id.tokenId ?? '-'}   sha256 ${id.tokenSha256 ?? '-'}`);
-  out.push(`  CI job       ${id.ciJob ?? '-'}`);
-  out.push(`  client       ${s.client.address ?? '-'}${s.client.port ? `:${s.client.port}` : ''} tls=${s.client.tls ?? '-'} user="${s.client.user ?? ''}" application="${s.client.application ?? ''}" (client-declared)`);
-  if (s.upstream) out.push(`  upstream     ${s.upstream.user}@${s.upstream.host}:${s.upstream.port}/${s.upstream.database} tls=${s.upstream.tls}`);
+  out.push(`Identity${id.verified ? '' : ' (NOT verified: what the token claimed, if anything)'}`);
+  out.push(`  subject        ${id.subject ?? '-'}`);
+  out.push(`  groups         ${id.groups.length > 0 ? id.groups.join(', ') : '-'}`);
+  out.push(`  authorized by  ${id.authorizedBy ?? '-'}`);
+  out.push(`  issuer         ${id.issuer ?? '-'}`);
+  out.push(`  client id      ${id.clientId ?? '-'}`);
+  out.push(`  token id       ${id.tokenId ?? '-'}`);
+  out.push(`  token sha256   ${id.tokenSha256 ?? '-'}`);
+  out.push(`  CI job         ${id.ciJob ?? '-'}`);
+  out.push(`  client user    ${c.user ?? '-'} (client-declared)`);
+  out.push(`  client app     ${c.application ?? '-'} (client-declared)`);
+  out.push(`  address        ${c.address ?? '-'}${c.port !== null ? `:${c.port}` : ''}${c.tls === null ? '' : c.tls ? ' (tls)' : ' (no tls)'}`);
+  if (s.upstream) {
+    const u = s.upstream;
+    out.push(`  upstream       ${u.user}@${u.host}:${u.port}/${u.database}${u.tls ? ' (tls)' : ' (no tls)'}`);
+  }
   out.push('');
   out.push('Events');
   for (const e of rep.events) {
-    if (isStatement(e)) statement(e, out);
-    else if (e.type === 'pg.prepare') out.push(`#${e.seq}  ${e.time}  PREPARE ${e.statementName}: ${(e.command ?? '').split('\n').join(' ')}`);
-    else out.push(`#${e.seq}  ${e.time}  ${e.type}${e.detail ? `  ${JSON.stringify(e.detail)}` : ''}`);
+    if (e.pruned) out.push(`#${e.seq}  ${e.time}  ${e.type}  (payload removed by retention)`);
+    else if (isStatement(e)) statement(e, out);
+    else if (e.type === 'pg.prepare') out.push(`#${e.seq}  ${e.time}  ${eventDetail(e)}: ${oneLine(e.command ?? '')}`);
+    else out.push(`#${e.seq}  ${e.time}  ${e.type}  ${oneLine(eventDetail(e))}`.trimEnd());
   }
+  if (rep.events.length === 0) out.push('  (no records)');
   out.push('');
-  out.push(`Ledger records ${rep.ledger.firstSeq ?? '-'}…${rep.ledger.lastSeq ?? '-'}, last hash ${rep.ledger.lastHash ?? '-'}`);
+  out.push(`Ended: ${s.endedAt === null ? '(still active)' : s.status}${s.reason ? ` — ${oneLine(s.reason)}` : ''}`);
+  out.push(`Ledger records ${rep.ledger.firstSeq ?? '-'}..${rep.ledger.lastSeq ?? '-'}, last hash ${rep.ledger.lastHash ?? '-'}`);
   return `${out.join('\n')}\n`;
 }

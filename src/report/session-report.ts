@@ -1,18 +1,29 @@
 import { isoFromUs } from '../core/clock.js';
-import { commandText, type AuditEvent, type PgResultEvent, type RecordedValue } from '../core/events.js';
+import {
+  commandText,
+  type AuditEventType,
+  type AuthDeniedEvent,
+  type ClientRecord,
+  type PgResultEvent,
+  type RecordedError,
+  type RecordedValue,
+  type SessionStartEvent,
+} from '../core/events.js';
 import type { LedgerRecord, SessionSummary } from '../ledger/ledger.js';
 
 /**
  * The single report of one session, as plain data: what `gatehouse report --format json` prints
- * and what the text and HTML renderers draw. Results are folded into the statement they belong to.
+ * and what the text and HTML renderers draw. Results are folded into the statement they belong to;
+ * a result whose statement is not among the records is listed as its own `pg.result` event.
  */
 
 export interface ReportResult {
+  /** position within a multi-statement simple Query (0-based) */
   index: number;
   status: PgResultEvent['status'];
   tag: string | null;
   rows: number | null;
-  error: PgResultEvent['error'];
+  error: RecordedError | null;
   durationUs: number;
   bytes: number;
   sha256: string;
@@ -23,17 +34,55 @@ export interface ReportResult {
 
 export interface ReportEvent {
   seq: number;
+  /** ISO-8601 with µs */
   time: string;
-  type: AuditEvent['type'];
+  type: AuditEventType;
   command: string | null;
+  /** pg.execute: bind parameters; pg.function_call: arguments */
   params?: RecordedValue[];
+  /** pg.execute / pg.prepare: the prepared statement name ('' = unnamed) */
   statementName?: string;
   portal?: string;
-  /** the first (usually only) result of a statement */
+  maxRows?: number;
+  functionOid?: number;
+  paramTypes?: number[];
+  /** the first (usually only) result of a statement; null when none was recorded */
   result?: ReportResult | null;
   /** every result, for a simple query with several statements */
   results?: ReportResult[];
-  detail?: Record<string, unknown>;
+  /** session.start / auth.denied */
+  connection?: string | null;
+  subject?: string | null;
+  authorizedBy?: string;
+  /** auth.denied */
+  code?: string;
+  /** auth.denied / session.end */
+  reason?: string | null;
+  /** session.end */
+  status?: string;
+  statements?: number;
+  errors?: number;
+  durationUs?: number;
+  /** pg.cancel / a pg.result listed on its own */
+  statementSeq?: number | null;
+  /** ledger.checkpoint / ledger.pruned */
+  treeSize?: number;
+  rootHash?: string;
+  keyId?: string;
+  upToSeq?: number;
+  count?: number;
+  /** the payload was removed by retention: only its place in the chain remains */
+  pruned?: true;
+}
+
+export interface ReportClient {
+  address: string | null;
+  port: number | null;
+  tls: boolean | null;
+  /** client-declared (PostgreSQL startup `user`); never trusted */
+  user: string | null;
+  /** client-declared (`application_name`); never trusted */
+  application: string | null;
 }
 
 export interface SessionReport {
@@ -48,8 +97,8 @@ export interface SessionReport {
     statements: number;
     errors: number;
     reason: string | null;
-    client: { address: string | null; port: number | null; tls: boolean | null; user: string | null; application: string | null };
-    upstream: { host: string; port: number; database: string; user: string; tls: boolean } | null;
+    client: ReportClient;
+    upstream: SessionStartEvent['upstream'] | null;
     parameters: Record<string, string>;
   };
   identity: {
@@ -61,6 +110,7 @@ export interface SessionReport {
     tokenId: string | null;
     tokenSha256: string | null;
     ciJob: string | null;
+    /** false when the identity is only what an unverified token claimed (or unknown) */
     verified: boolean;
   };
   events: ReportEvent[];
@@ -78,49 +128,71 @@ function describe(rec: LedgerRecord): ReportEvent {
   const e = rec.event;
   const base: ReportEvent = { seq: rec.seq, time: isoFromUs(rec.time), type: e.type, command: commandText(e) };
   switch (e.type) {
-    case 'pg.execute':
-      return { ...base, params: e.params, statementName: e.statement, portal: e.portal, result: null };
-    case 'pg.function_call':
-      return { ...base, params: e.args, result: null };
     case 'pg.query':
       return { ...base, result: null };
+    case 'pg.execute':
+      return { ...base, statementName: e.statement, portal: e.portal, params: e.params, maxRows: e.maxRows, result: null };
+    case 'pg.function_call':
+      return { ...base, functionOid: e.functionOid, params: e.args, result: null };
     case 'pg.prepare':
-      return { ...base, statementName: e.name, detail: { paramTypes: e.paramTypes } };
+      return { ...base, statementName: e.name, paramTypes: e.paramTypes };
     case 'pg.cancel':
-      return { ...base, detail: { statementSeq: e.statementSeq } };
+      return { ...base, statementSeq: e.statementSeq };
     case 'session.start':
-      return { ...base, detail: { connection: e.connection, authorizedBy: e.authorizedBy, upstream: e.upstream } };
+      return { ...base, connection: e.connection, subject: e.identity.subject, authorizedBy: e.authorizedBy };
     case 'session.end':
-      return { ...base, detail: { status: e.status, reason: e.reason, statements: e.statements, errors: e.errors, durationUs: e.durationUs } };
+      return { ...base, status: e.status, reason: e.reason, statements: e.statements, errors: e.errors, durationUs: e.durationUs };
     case 'auth.denied':
-      return { ...base, detail: { code: e.code, reason: e.reason, connection: e.connection } };
-    case 'pg.result':
-      return { ...base, detail: { statementSeq: e.statementSeq }, result: toResult(e), results: [toResult(e)] };
+      return {
+        ...base, connection: e.connection, code: e.code, reason: e.reason,
+        subject: e.identity?.subject ?? e.claimed?.subject ?? null,
+      };
+    case 'pg.result': {
+      const r = toResult(e);
+      return { ...base, statementSeq: e.statementSeq, result: r, results: [r] };
+    }
     case 'ledger.checkpoint':
-      return { ...base, detail: { treeSize: e.treeSize, rootHash: e.rootHash, keyId: e.keyId } };
+      return { ...base, treeSize: e.treeSize, rootHash: e.rootHash, keyId: e.keyId };
     case 'ledger.pruned':
-      return { ...base, detail: { before: e.before, upToSeq: e.upToSeq, count: e.count } };
+      return { ...base, upToSeq: e.upToSeq, count: e.count };
     default:
-      // a payload removed by retention: only its place in the chain remains
-      return { ...base, type: rec.type, command: null, detail: { pruned: true } };
+      // a payload removed by retention ({"pruned":true}): keep the stored type and the record's place
+      return { ...base, type: rec.type, command: null, pruned: true };
   }
 }
 
+function isStatementEvent(e: ReportEvent): boolean {
+  return e.type === 'pg.query' || e.type === 'pg.execute' || e.type === 'pg.function_call';
+}
+
+function reportClient(client: ClientRecord | null, summary: SessionSummary): ReportClient {
+  return {
+    address: client?.address ?? summary.clientAddress,
+    port: client?.port ?? null,
+    tls: client?.tls ?? null,
+    user: client?.user ?? summary.clientUser,
+    application: client?.application ?? summary.clientApplication,
+  };
+}
+
 export function buildSessionReport(summary: SessionSummary, records: readonly LedgerRecord[]): SessionReport {
+  const ordered = [...records].sort((a, b) => a.seq - b.seq);
   const events: ReportEvent[] = [];
   const bySeq = new Map<number, ReportEvent>();
-  let start: Extract<AuditEvent, { type: 'session.start' }> | null = null;
-  let denied: Extract<AuditEvent, { type: 'auth.denied' }> | null = null;
-  for (const rec of records) {
+  let start: SessionStartEvent | null = null;
+  let denied: AuthDeniedEvent | null = null;
+  let endDurationUs: number | null = null;
+  for (const rec of ordered) {
     const e = rec.event;
-    if (e.type === 'session.start') start = e;
-    if (e.type === 'auth.denied') denied = e;
+    if (e.type === 'session.start') start ??= e;
+    if (e.type === 'auth.denied') denied ??= e;
+    if (e.type === 'session.end') endDurationUs = e.durationUs;
     if (e.type === 'pg.result') {
       const owner = bySeq.get(e.statementSeq);
-      if (owner && 'result' in owner) {
+      if (owner && isStatementEvent(owner)) {
         const r = toResult(e);
-        owner.results = [...(owner.results ?? []), r];
-        owner.result ??= r;
+        owner.results = [...(owner.results ?? []), r].sort((a, b) => a.index - b.index);
+        owner.result = owner.results[0] ?? null;
         continue;
       }
     }
@@ -128,40 +200,42 @@ export function buildSessionReport(summary: SessionSummary, records: readonly Le
     bySeq.set(rec.seq, ev);
     events.push(ev);
   }
+  for (const ev of events) if (isStatementEvent(ev) && ev.results === undefined) ev.results = [];
+
   const id = start?.identity ?? denied?.identity ?? null;
-  const client = start?.client ?? denied?.client ?? null;
-  const last = records.at(-1);
+  const claimed = denied?.claimed ?? null;
+  const last = ordered.at(-1);
+  const durationMs = summary.endedAt !== null
+    ? Math.round((summary.endedAt - summary.startedAt) / 1000)
+    : endDurationUs !== null ? Math.round(endDurationUs / 1000) : null;
   return {
     session: {
       id: summary.id,
       protocol: summary.protocol,
-      connection: summary.connection,
+      connection: summary.connection ?? start?.connection ?? denied?.connection ?? null,
       status: summary.status,
       startedAt: isoFromUs(summary.startedAt),
       endedAt: summary.endedAt === null ? null : isoFromUs(summary.endedAt),
-      durationMs: summary.endedAt === null ? null : Math.round((summary.endedAt - summary.startedAt) / 1000),
+      durationMs,
       statements: summary.statements,
       errors: summary.errors,
       reason: summary.reason,
-      client: {
-        address: client?.address ?? summary.clientAddress, port: client?.port ?? null, tls: client?.tls ?? null,
-        user: client?.user ?? summary.clientUser, application: client?.application ?? summary.clientApplication,
-      },
+      client: reportClient(start?.client ?? denied?.client ?? null, summary),
       upstream: start?.upstream ?? null,
       parameters: start?.parameters ?? {},
     },
     identity: {
-      subject: id?.subject ?? denied?.claimed?.subject ?? summary.subject,
+      subject: id?.subject ?? claimed?.subject ?? summary.subject,
       groups: id?.groups ?? summary.groups,
-      authorizedBy: start?.authorizedBy ?? null,
-      issuer: id?.issuer ?? denied?.claimed?.issuer ?? summary.issuer,
+      authorizedBy: start?.authorizedBy ?? summary.authorizedBy,
+      issuer: id?.issuer ?? claimed?.issuer ?? summary.issuer,
       clientId: id?.clientId ?? null,
       tokenId: id?.tokenId ?? summary.tokenId,
-      tokenSha256: id?.tokenSha256 ?? denied?.claimed?.tokenSha256 ?? summary.tokenSha256,
+      tokenSha256: id?.tokenSha256 ?? claimed?.tokenSha256 ?? summary.tokenSha256,
       ciJob: id?.ciJob ?? summary.ciJob,
       verified: id !== null,
     },
     events,
-    ledger: { firstSeq: records[0]?.seq ?? null, lastSeq: last?.seq ?? null, lastHash: last?.hash ?? null },
+    ledger: { firstSeq: ordered[0]?.seq ?? null, lastSeq: last?.seq ?? null, lastHash: last?.hash ?? null },
   };
 }

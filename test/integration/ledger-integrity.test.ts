@@ -2,6 +2,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { prepared } from '../../src/ledger/sqlite-statements.js';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordHash } from '../../src/ledger/canonical.js';
@@ -87,10 +88,10 @@ describe('signed checkpoints and evidence', () => {
     const { db, config } = snapshot('rewritten');
     const d = new Database(db);
     d.exec('DROP TRIGGER records_no_update; DROP TRIGGER records_no_delete;');
-    const rows = d.prepare('SELECT seq, time_us, session_id, payload FROM records ORDER BY seq').all() as Array<{ seq: number; time_us: number; session_id: string; payload: string }>;
+    const rows = prepared(d, 'SELECT seq, time_us, session_id, payload FROM records ORDER BY seq').all() as Array<{ seq: number; time_us: number; session_id: string; payload: string }>;
     const target = rows.find((r) => r.payload.includes("UPDATE orders SET status = 'paid'"))!;
     let prev = '0'.repeat(64);
-    const update = d.prepare('UPDATE records SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?');
+    const update = prepared(d, 'UPDATE records SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?');
     for (const r of rows) {
       const payload = r.seq === target.seq ? r.payload.replace("status = 'paid'", "status = 'void'") : r.payload;
       const hash = recordHash({ seq: r.seq, time: r.time_us, sessionId: r.session_id, payload, prevHash: prev });
