@@ -20,9 +20,9 @@ const cache = new Map();
 const graveyard = [];
 function open() {
   db = new Database(workerData.file, { fileMustExist: true });
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('busy_timeout = 5000');
+  stmt('PRAGMA journal_mode = WAL').run();
+  stmt('PRAGMA synchronous = FULL').run();
+  stmt('PRAGMA busy_timeout = 5000').run();
 }
 function stmt(sql) {
   let s = cache.get(sql);

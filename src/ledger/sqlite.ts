@@ -65,15 +65,15 @@ export class SqliteLedger implements LedgerStore {
     try {
       if (options.readonly) {
         this.db = new Database(file, { readonly: true, fileMustExist: true });
-        this.db.pragma('busy_timeout = 5000');
+        prepared(this.db, 'PRAGMA busy_timeout = 5000').run();
         checkReadable(this.db, file);
         this.writer = null;
       } else {
         mkdirSync(dirname(file), { recursive: true });
         this.db = new Database(file);
-        this.db.pragma('journal_mode = WAL');
-        this.db.pragma('synchronous = FULL');
-        this.db.pragma('busy_timeout = 5000');
+        prepared(this.db, 'PRAGMA journal_mode = WAL').run();
+        prepared(this.db, 'PRAGMA synchronous = FULL').run();
+        prepared(this.db, 'PRAGMA busy_timeout = 5000').run();
         migrate(this.db, file);
         this.writer = new SqliteWriteThread(file);
       }

@@ -10,6 +10,7 @@ import {
   type SessionStartEvent,
 } from '../core/events.js';
 import type { LedgerRecord, SessionSummary } from '../ledger/ledger.js';
+import { isStatement } from './format.js';
 
 /**
  * The single report of one session, as plain data: what `gatehouse report --format json` prints
@@ -161,9 +162,6 @@ function describe(rec: LedgerRecord): ReportEvent {
   }
 }
 
-function isStatementEvent(e: ReportEvent): boolean {
-  return e.type === 'pg.query' || e.type === 'pg.execute' || e.type === 'pg.function_call';
-}
 
 function reportClient(client: ClientRecord | null, summary: SessionSummary): ReportClient {
   return {
@@ -189,7 +187,7 @@ export function buildSessionReport(summary: SessionSummary, records: readonly Le
     if (e.type === 'session.end') endDurationUs = e.durationUs;
     if (e.type === 'pg.result') {
       const owner = bySeq.get(e.statementSeq);
-      if (owner && isStatementEvent(owner)) {
+      if (owner && isStatement(owner)) {
         const r = toResult(e);
         owner.results = [...(owner.results ?? []), r].sort((a, b) => a.index - b.index);
         owner.result = owner.results[0] ?? null;
@@ -200,7 +198,7 @@ export function buildSessionReport(summary: SessionSummary, records: readonly Le
     bySeq.set(rec.seq, ev);
     events.push(ev);
   }
-  for (const ev of events) if (isStatementEvent(ev) && ev.results === undefined) ev.results = [];
+  for (const ev of events) if (isStatement(ev) && ev.results === undefined) ev.results = [];
 
   const id = start?.identity ?? denied?.identity ?? null;
   const claimed = denied?.claimed ?? null;
