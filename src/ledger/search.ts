@@ -48,38 +48,55 @@ export interface SearchPage {
   next: number | null;
 }
 
-/** Builds the SQLite query; the caller runs it. Session filters join the sessions index. */
-export function searchSql(f: SearchFilter): { sql: string; params: Array<string | number> } {
+/** The session-level part of a filter, as a WHERE over the sessions table (null: none). */
+export function sessionFilterSql(f: SearchFilter): { where: string; params: Array<string | number> } | null {
   const where: string[] = [];
   const params: Array<string | number> = [];
-  // session-level filters select sessions first (through their indexes), then their commands
-  const sessionWhere: string[] = [];
-  const sessionParams: Array<string | number> = [];
-  const onSession = (clause: string, ...values: Array<string | number>) => {
-    sessionWhere.push(clause);
-    sessionParams.push(...values);
+  const on = (clause: string, ...values: Array<string | number>) => {
+    where.push(clause);
+    params.push(...values);
   };
-  if (f.identity !== undefined) onSession('subject = ?', f.identity);
-  if (f.group !== undefined) onSession('EXISTS (SELECT 1 FROM json_each(groups) g WHERE g.value = ?)', f.group);
-  if (f.connection !== undefined) onSession('connection = ?', f.connection);
-  if (f.protocol !== undefined) onSession('protocol = ?', f.protocol);
-  if (f.status !== undefined) onSession('status = ?', f.status);
-  if (f.ciJob !== undefined) onSession('ci_job = ?', f.ciJob);
-  if (f.token !== undefined) onSession('id IN (SELECT id FROM sessions WHERE token_id = ? UNION SELECT id FROM sessions WHERE token_sha256 = ?)', f.token, f.token);
+  if (f.identity !== undefined) on('subject = ?', f.identity);
+  if (f.group !== undefined) on('EXISTS (SELECT 1 FROM json_each(groups) g WHERE g.value = ?)', f.group);
+  if (f.connection !== undefined) on('connection = ?', f.connection);
+  if (f.protocol !== undefined) on('protocol = ?', f.protocol);
+  if (f.status !== undefined) on('status = ?', f.status);
+  if (f.ciJob !== undefined) on('ci_job = ?', f.ciJob);
+  if (f.token !== undefined) on('id IN (SELECT id FROM sessions WHERE token_id = ? UNION SELECT id FROM sessions WHERE token_sha256 = ?)', f.token, f.token);
+  return where.length > 0 ? { where: where.join(' AND '), params } : null;
+}
+
+/**
+ * Builds the SQLite query; the caller runs it. Three plans, newest first in each:
+ * - with text: walk the full-text index by descending rowid (FTS5 does this natively) and stop at
+ *   the page size, instead of collecting every match;
+ * - with a selective session filter (`manySessions` false): the sessions' commands through
+ *   commands_session, then sort;
+ * - with a broad one: walk commands backwards and test session membership (the `+` keeps SQLite
+ *   from choosing the index, which would collect every command of thousands of sessions).
+ */
+export function searchSql(f: SearchFilter, manySessions = false): { sql: string; params: Array<string | number> } {
+  const where: string[] = [];
+  const params: Array<string | number> = [];
   const add = (clause: string, ...values: Array<string | number>) => {
     where.push(clause);
     params.push(...values);
   };
-  if (sessionWhere.length > 0) add(`c.session_id IN (SELECT id FROM sessions WHERE ${sessionWhere.join(' AND ')})`, ...sessionParams);
-  if (f.text !== undefined) add('c.seq IN (SELECT rowid FROM commands_fts WHERE commands_fts MATCH ?)', f.text);
+  const text = f.text !== undefined;
+  if (text) add('commands_fts MATCH ?', f.text!);
+  const sessions = sessionFilterSql(f);
+  if (sessions) add(`${manySessions && !text ? '+' : ''}c.session_id IN (SELECT id FROM sessions WHERE ${sessions.where})`, ...sessions.params);
   if (f.since !== undefined) add('c.time_us >= ?', f.since);
   if (f.until !== undefined) add('c.time_us < ?', f.until);
-  if (f.cursor !== undefined) add('c.seq < ?', f.cursor);
+  if (f.cursor !== undefined) add(`${text ? 'f.rowid' : 'c.seq'} < ?`, f.cursor);
+  const from = text
+    ? 'commands_fts f JOIN commands c ON c.seq = f.rowid LEFT JOIN sessions s ON s.id = c.session_id'
+    : 'commands c LEFT JOIN sessions s ON s.id = c.session_id';
   const sql = `SELECT c.seq, c.time_us, c.session_id, c.type, c.text, c.status, c.tag, c.rows, c.sqlstate,
       s.subject, s.connection, s.authorized_by, s.ci_job
-    FROM commands c LEFT JOIN sessions s ON s.id = c.session_id
+    FROM ${from}
     ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-    ORDER BY c.seq DESC LIMIT ?`;
+    ORDER BY ${text ? 'f.rowid' : 'c.seq'} DESC LIMIT ?`;
   params.push((f.limit ?? 50) + 1);
   return { sql, params };
 }

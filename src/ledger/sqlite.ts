@@ -14,7 +14,7 @@ import { recordOps, type SqlOp } from './projection.js';
 import { checkReadable, migrate, PRUNED_PAYLOAD } from './sqlite-schema.js';
 import { SqliteWriteThread } from './sqlite-writer.js';
 import { GroupCommitter } from './group-commit.js';
-import { searchError, searchSql, type CommandHit, type SearchFilter, type SearchPage } from './search.js';
+import { searchError, searchSql, sessionFilterSql, type CommandHit, type SearchFilter, type SearchPage } from './search.js';
 
 interface SessionRow {
   id: string; protocol: string; connection: string | null; status: string; subject: string | null; groups: string;
@@ -36,6 +36,9 @@ function toSummary(r: SessionRow): SessionSummary {
     endedAt: r.ended_us, statements: r.statements, errors: r.errors, reason: r.reason,
   };
 }
+
+/** A session filter matching at least this many sessions is "broad" (search plans, search.ts). */
+const BROAD_SESSIONS = 200;
 
 function toRecord(r: RecordRow): LedgerRecord {
   return {
@@ -160,7 +163,11 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async searchCommands(f: SearchFilter): Promise<SearchPage> {
-    const { sql, params } = searchSql(f);
+    // how many sessions the session filter selects decides the plan (see searchSql)
+    const sessions = sessionFilterSql(f);
+    const many = sessions !== null && (prepared(this.db, `SELECT count(*) AS n FROM (SELECT 1 FROM sessions WHERE ${sessions.where} LIMIT ${BROAD_SESSIONS})`)
+      .get(...sessions.params) as { n: number }).n >= BROAD_SESSIONS;
+    const { sql, params } = searchSql(f, many);
     let rows: Array<Record<string, unknown>>;
     try {
       rows = prepared(this.db, sql).all(...params) as Array<Record<string, unknown>>;
