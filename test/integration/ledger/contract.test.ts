@@ -188,6 +188,15 @@ const rec = (sessionId: string, time: number, event: AuditEvent): NewRecord => (
     it('a deleted record', async () => {
       expect(await tamper((t) => `DELETE FROM ${t} WHERE seq = 4`)).toMatchObject({ ok: false, badSeq: 4 });
     });
+    it('a record inserted in the middle', async () => {
+      // shift records 4.. up by one and put a forged record at 4 (without re-hashing the rest)
+      const v = await tamper(
+        (t) => `UPDATE ${t} SET seq = seq + 1000 WHERE seq >= 4; UPDATE ${t} SET seq = seq - 999 WHERE seq >= 1004;
+          INSERT INTO ${t} (${t.includes('.') ? 'log_id, ' : ''}seq, time_us, session_id, type, payload, prev_hash, hash)
+          SELECT ${t.includes('.') ? 'log_id, ' : ''}4, time_us, session_id, type, '{"text":"SELECT forged","type":"pg.query"}', hash, hash FROM ${t} WHERE seq = 3`,
+      );
+      expect(v).toMatchObject({ ok: false, badSeq: 4 });
+    });
     it('two records swapped', async () => {
       const v = await tamper((t) => `UPDATE ${t} SET payload = CASE seq WHEN 2 THEN (SELECT payload FROM ${t} WHERE seq = 5)
         ELSE (SELECT payload FROM ${t} WHERE seq = 2) END WHERE seq IN (2, 5)`);
