@@ -38,3 +38,12 @@ export async function run(body: () => Promise<number | void>): Promise<void> {
     throw e;
   }
 }
+
+/** A full session id, or a unique prefix of one (at least 6 characters), to the full id. */
+export async function resolveSessionId(reader: LedgerStore, id: string): Promise<string> {
+  if (await reader.getSession(id)) return id;
+  const matches = id.length >= 6 ? await reader.sessionIdsWithPrefix(id, 2) : [];
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length > 1) throw new GatehouseError('GH_ERR_USAGE', `session id prefix ${id} matches several sessions; give more of it`);
+  throw new GatehouseError('GH_ERR_SESSION_NOT_FOUND', `no session with id ${id} in the ledger (list them with: gatehouse sessions)`);
+}

@@ -6,7 +6,7 @@ import { GatehouseError } from '../core/errors.js';
 import { generateSigningKeys, parsePrivateKey, parsePublicKey } from '../ledger/checkpoint.js';
 import { buildEvidence, verifyEvidence } from '../ledger/evidence.js';
 import { parseWitness, verifyLedger } from '../ledger/verify-tree.js';
-import { loadConfig, openReader, out, progress } from './common.js';
+import { loadConfig, openReader, out, progress, resolveSessionId } from './common.js';
 
 /** `gatehouse keys generate`, `verify`, `evidence`, `verify-evidence`: the ledger's integrity tools. */
 
@@ -82,11 +82,12 @@ export async function verify(opts: { config?: string; publicKey?: string; witnes
 export async function evidence(id: string, opts: { config?: string; out: string }): Promise<number> {
   const reader = await openReader(loadConfig(opts.config));
   try {
-    const log = await reader.sessionLog(id);
-    if (log === null) throw new GatehouseError('GH_ERR_SESSION_NOT_FOUND', `no session with id ${id} in the ledger (list them with: gatehouse sessions)`);
-    const bundle = await buildEvidence(reader.forLog(log), id);
+    const full = await resolveSessionId(reader, id);
+    const log = await reader.sessionLog(full);
+    if (log === null) throw new GatehouseError('GH_ERR_SESSION_NOT_FOUND', `session ${full} has no records in the ledger`);
+    const bundle = await buildEvidence(reader.forLog(log), full);
     writeFileSync(opts.out, `${JSON.stringify(bundle, null, 2)}\n`);
-    out(`wrote ${opts.out}: ${bundle.records.length} records of session ${id}, proven against the checkpoint of ${bundle.checkpoint.treeSize} records signed by key ${bundle.keyId}`);
+    out(`wrote ${opts.out}: ${bundle.records.length} records of session ${full}, proven against the checkpoint of ${bundle.checkpoint.treeSize} records signed by key ${bundle.keyId}`);
     return 0;
   } finally {
     await reader.close();

@@ -9,7 +9,7 @@ import { buildSessionReport } from '../report/session-report.js';
 import { renderSessionsTable, sessionJson } from '../report/sessions-table.js';
 import { renderSearchTable } from '../report/search-table.js';
 import type { SearchFilter } from '../ledger/search.js';
-import { loadConfig, openReader, out } from './common.js';
+import { loadConfig, openReader, out, resolveSessionId } from './common.js';
 
 /** `gatehouse sessions`, `gatehouse search`, `gatehouse report`: read-only views of the ledger. */
 
@@ -79,9 +79,9 @@ export async function report(id: string, opts: { config?: string; format: string
   }
   const reader = await openReader(loadConfig(opts.config));
   try {
-    const summary = await reader.getSession(id);
-    if (!summary) throw new GatehouseError('GH_ERR_SESSION_NOT_FOUND', `no session with id ${id} in the ledger (list them with: gatehouse sessions)`);
-    const rep = buildSessionReport(summary, await reader.sessionRecords(id));
+    const full = await resolveSessionId(reader, id);
+    const summary = (await reader.getSession(full))!;
+    const rep = buildSessionReport(summary, await reader.sessionRecords(full));
     const text = opts.format === 'json' ? JSON.stringify(rep, null, 2) : opts.format === 'html' ? renderHtml(rep) : renderText(rep);
     if (opts.out) {
       writeFileSync(opts.out, text.endsWith('\n') ? text : `${text}\n`);

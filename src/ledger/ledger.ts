@@ -130,4 +130,6 @@ export interface LedgerStore extends Ledger {
   forLog(logId: string): LedgerReader;
   /** the log a session was recorded in */
   sessionLog(sessionId: string): Promise<string | null>;
+  /** session ids starting with a prefix (at most `limit`), for commands that accept a short id */
+  sessionIdsWithPrefix(prefix: string, limit: number): Promise<string[]>;
 }

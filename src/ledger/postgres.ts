@@ -188,6 +188,11 @@ export class PostgresLedger implements LedgerStore {
     return (await this.pool.query(sql, params)).rows.map(toSummary);
   }
 
+  async sessionIdsWithPrefix(prefix: string, limit: number): Promise<string[]> {
+    const r = await this.pool.query('SELECT id FROM gatehouse.sessions WHERE id >= $1 AND id < $2 ORDER BY id LIMIT $3', [prefix, `${prefix}\uffff`, limit]);
+    return r.rows.map((x) => x.id as string);
+  }
+
   async getSession(id: string): Promise<SessionSummary | null> {
     const r = await this.pool.query('SELECT * FROM gatehouse.sessions WHERE id = $1', [id]);
     return r.rows[0] ? toSummary(r.rows[0] as Row) : null;

@@ -231,6 +231,11 @@ export class SqliteLedger implements LedgerStore {
     }
   }
 
+  async sessionIdsWithPrefix(prefix: string, limit: number): Promise<string[]> {
+    // range scan on the primary key: prefix <= id < prefix + U+FFFF
+    return (prepared(this.db, 'SELECT id FROM sessions WHERE id >= ? AND id < ? ORDER BY id LIMIT ?').all(prefix, `${prefix}\uffff`, limit) as Array<{ id: string }>).map((r) => r.id);
+  }
+
   async getSession(id: string): Promise<SessionSummary | null> {
     const row = prepared(this.db, 'SELECT * FROM sessions WHERE id = ?').get(id) as SessionRow | undefined;
     return row ? toSummary(row) : null;

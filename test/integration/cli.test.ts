@@ -83,7 +83,10 @@ describe('gatehouse CLI', () => {
     expect(text.stdout).toContain('SELECT count(*) FROM orders');
   });
 
-  it('report of an unknown session and bad flags fail with a clear message', async () => {
+  it('report takes a unique id prefix; an unknown session and bad flags fail with a clear message', async () => {
+    const short = await node(['report', servedSession.slice(0, 8), '--config', serveConfig, '--format', 'json']);
+    expect(short.code, short.stderr).toBe(0);
+    expect(JSON.parse(short.stdout).session.id).toBe(servedSession);
     const r = await node(['report', 'no-such-session', '--config', serveConfig]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('no session with id no-such-session');
