@@ -3,7 +3,7 @@ import { GatehouseError } from '../core/errors.js';
 import type { LedgerCheckpointEvent } from '../core/events.js';
 import { recordHash } from './canonical.js';
 import { keyIdOf, verifyCheckpoint, type SignedCheckpoint } from './checkpoint.js';
-import type { LedgerReader } from './ledger.js';
+import type { LedgerReader, StoredRecord } from './ledger.js';
 import { PRUNED_PAYLOAD } from './sqlite-schema.js';
 import { inclusionProof, leafHash, verifyInclusion } from './merkle.js';
 
@@ -16,15 +16,8 @@ import { inclusionProof, leafHash, verifyInclusion } from './merkle.js';
 
 export const EVIDENCE_FORMAT = 'gatehouse-evidence/1';
 
-export interface EvidenceRecord {
-  seq: number;
-  time: number;
-  sessionId: string;
-  type: string;
-  /** the canonical JSON of the event, exactly as hashed */
-  payload: string;
-  prevHash: string;
-  hash: string;
+/** A record exactly as stored (`payload`: the canonical JSON of the event, as hashed) with its proof. */
+export interface EvidenceRecord extends StoredRecord {
   /** hex sibling hashes, RFC 9162 audit path of leaf seq-1 in the checkpoint's tree */
   proof: string[];
 }

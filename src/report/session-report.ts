@@ -5,7 +5,6 @@ import {
   type AuthDeniedEvent,
   type ClientRecord,
   type PgResultEvent,
-  type RecordedError,
   type RecordedValue,
   type SessionStartEvent,
 } from '../core/events.js';
@@ -18,20 +17,8 @@ import { isStatement } from './format.js';
  * a result whose statement is not among the records is listed as its own `pg.result` event.
  */
 
-export interface ReportResult {
-  /** position within a multi-statement simple Query (0-based) */
-  index: number;
-  status: PgResultEvent['status'];
-  tag: string | null;
-  rows: number | null;
-  error: RecordedError | null;
-  durationUs: number;
-  bytes: number;
-  sha256: string;
-  columns: string[] | null;
-  sample: RecordedValue[][];
-  copy: PgResultEvent['copy'];
-}
+/** A statement's result as reported: the pg.result record without its type and statement link. */
+export type ReportResult = Omit<PgResultEvent, 'type' | 'statementSeq'>;
 
 export interface ReportEvent {
   seq: number;
