@@ -9,7 +9,7 @@ import type { Logger } from '../../core/log.js';
 import type { Principal } from '../../identity/principal.js';
 import type { LedgerWriter } from '../../ledger/ledger.js';
 import { authenticationOk, backendKeyData, readyForQuery } from './backend.js';
-import { fatalResponse } from './errors.js';
+import { endWithFatal, fatalResponse } from './errors.js';
 import { readStartup, readToken, type StartupRequest } from './handshake.js';
 import { admit, deniedEvent, forwardedParameters, requestedConnection, upstreamTarget } from './login.js';
 import { PgRelay } from './relay.js';
@@ -76,7 +76,7 @@ export async function handleClient(raw: Socket, deps: PgGatewayDeps): Promise<vo
     clearTimeout(timeout);
     const err = asGatehouseError(e, 'GH_ERR_PROTOCOL', 'the connection could not be set up');
     log.info({ code: err.code, err: err.detail ?? err.message }, 'connection refused before startup');
-    if (!socket.destroyed) socket.end(fatalResponse(err));
+    endWithFatal(socket, err);
   }
 }
 
@@ -145,7 +145,7 @@ async function login(req: StartupRequest, deps: PgGatewayDeps, log: Logger, hand
         { sessionId, time: nowUs(), event: { type: 'session.end', status: 'error', reason: `${err.code}: ${err.detail ?? err.message}`, statements: 0, errors: 0, durationUs: monoUs() - started } },
       ])
       .catch((le: unknown) => log.error({ err: (le as Error).message }, 'ledger append failed while recording an upstream failure'));
-    socket.end(fatalResponse(err));
+    endWithFatal(socket, err);
     return;
   }
   // write-ahead: the session exists in the ledger before the client may send anything through it
@@ -156,7 +156,7 @@ async function login(req: StartupRequest, deps: PgGatewayDeps, log: Logger, hand
     upstream.socket.destroy();
     const err = asGatehouseError(e, 'GH_ERR_LEDGER_UNAVAILABLE', 'the audit ledger is unavailable');
     log.error({ session: sessionId, err: err.detail ?? err.message }, 'ledger append failed; refusing the session');
-    socket.end(fatalResponse(new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the audit ledger cannot record this session, so the gateway refuses it')));
+    endWithFatal(socket, new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the audit ledger cannot record this session, so the gateway refuses it'));
     return;
   }
   handshakeDone();
@@ -190,5 +190,5 @@ async function refuse(
     log.error({ err: (e as Error).message }, 'ledger append failed while recording a refusal');
   }
   // the refusal goes to the client whatever happened to its record
-  socket.end(fatalResponse(err));
+  endWithFatal(socket, err);
 }

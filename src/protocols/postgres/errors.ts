@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { ErrorCode, GatehouseError } from '../../core/errors.js';
 import { errorResponse } from './backend.js';
 
@@ -33,6 +34,15 @@ export function sqlstateFor(code: ErrorCode): string {
 /** A FATAL ErrorResponse for an error that ends the session. */
 export function fatalResponse(e: GatehouseError): Buffer {
   return errorResponse({ severity: 'FATAL', code: sqlstateFor(e.code), message: e.message, hint: hintFor(e.code) });
+}
+
+/**
+ * Sends a FATAL error and closes the connection once it is written, whatever the client does next:
+ * a client that never closes its side must not keep holding a connection slot.
+ */
+export function endWithFatal(socket: Socket, e: GatehouseError): void {
+  if (socket.destroyed) return;
+  socket.end(fatalResponse(e), () => socket.destroy());
 }
 
 function hintFor(code: ErrorCode): string | undefined {

@@ -7,7 +7,7 @@ import { GatehouseError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { LedgerWriter } from '../../ledger/ledger.js';
 import { handleClient, type TokenVerifierLike } from './connection.js';
-import { fatalResponse } from './errors.js';
+import { endWithFatal } from './errors.js';
 import { SessionRegistry } from './session-driver.js';
 
 /** The PostgreSQL listener: accepts sockets, enforces maxSessions, hands each to handleClient. */
@@ -54,13 +54,17 @@ export async function startPgListener(deps: {
   let closing = false;
   const log = deps.log.child({ listener: 'postgres' });
   const server: Server = createServer({ pauseOnConnect: false, noDelay: true }, (socket) => {
+    const refuse = (e: GatehouseError) => {
+      socket.on('error', () => undefined);
+      endWithFatal(socket, e);
+    };
     if (closing) {
-      socket.end(fatalResponse(new GatehouseError('GH_ERR_SHUTTING_DOWN', 'the gateway is shutting down')));
+      refuse(new GatehouseError('GH_ERR_SHUTTING_DOWN', 'the gateway is shutting down'));
       return;
     }
     if (sockets.size >= cfg.limits.maxSessions) {
       log.warn({ limit: cfg.limits.maxSessions }, 'connection refused: maxSessions reached');
-      socket.end(fatalResponse(new GatehouseError('GH_ERR_TOO_MANY_SESSIONS', `the gateway has reached its limit of ${cfg.limits.maxSessions} connections; try again later`)));
+      refuse(new GatehouseError('GH_ERR_TOO_MANY_SESSIONS', `the gateway has reached its limit of ${cfg.limits.maxSessions} connections; try again later`));
       return;
     }
     sockets.add(socket);

@@ -5,7 +5,7 @@ import { GatehouseError } from '../../core/errors.js';
 import type { SessionEndEvent } from '../../core/events.js';
 import type { Logger } from '../../core/log.js';
 import type { LedgerWriter } from '../../ledger/ledger.js';
-import { fatalResponse } from './errors.js';
+import { endWithFatal } from './errors.js';
 import type { PendingRecord, PgRelay } from './relay.js';
 import { cancelUpstream, type UpstreamSession, type UpstreamTarget } from './upstream.js';
 
@@ -191,7 +191,7 @@ export class PgSession {
   private async fail(e: GatehouseError, status: SessionEndEvent['status'] = 'error'): Promise<void> {
     if (this.ended) return;
     const { client } = this.o;
-    if (!client.destroyed) client.end(fatalResponse(e));
+    endWithFatal(client, e);
     await this.end(status, `${e.code}: ${e.message}`);
   }
 
@@ -204,8 +204,7 @@ export class PgSession {
       type: 'session.end', status, reason, statements: relay.statementsSeen, errors: relay.errorsSeen, durationUs: monoUs() - this.o.startedMono,
     };
     upstream.socket.destroy();
-    if (client.writableEnded) client.destroySoon?.();
-    else client.end();
+    if (!client.destroyed && !client.writableEnded) client.end(() => client.destroy());
     try {
       await ledger.append([...records, { event: end, time: nowUs(), ref: null }].map((r) => ({ sessionId: this.id, time: r.time, event: r.event })));
     } catch (e) {
