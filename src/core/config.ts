@@ -45,6 +45,29 @@ const postgresListener = z.strictObject({
   requireTls: z.boolean().default(false),
 });
 
+/** the reviewers' HTTP API (approvals); bearer OIDC tokens, so give it TLS off loopback */
+const apiListener = z.strictObject({
+  host: z.string().default('127.0.0.1'),
+  port: port.default(8480),
+  tls: listenerTls.optional(),
+});
+
+const approvalsSection = z.strictObject({
+  /** POST every approval request and decision to this URL */
+  webhook: z
+    .strictObject({
+      url: z.url(),
+      /** json: { event, approval }; slack: an incoming-webhook message ({ text, blocks }) */
+      format: z.enum(['json', 'slack']).default('json'),
+      /** HMAC-SHA256 key: when set, X-Gatehouse-Signature: sha256=<hex> signs the body */
+      secret: z.string().min(16, 'use at least 16 characters').optional(),
+      timeout: duration.default(5_000),
+    })
+    .optional(),
+  /** public base URL of the reviewers' API, shown in hints and messages (default: from listeners.api) */
+  url: z.url().optional(),
+});
+
 const upstreamTls = z.strictObject({
   mode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).default('prefer'),
   ca: z.string().optional(),
@@ -91,8 +114,21 @@ const policyRule = z.strictObject({
       unbounded: z.boolean().optional(),
       /** COPY TO/FROM PROGRAM */
       program: z.boolean().optional(),
+      /** functions called anywhere in the statement (bare or schema-qualified names) */
+      functions: z.array(z.string().min(1)).min(1).optional(),
       /** regular expression on the statement text: a last resort */
-      text: z.string().min(1).optional(),
+      text: z
+        .string()
+        .min(1)
+        .refine((t) => {
+          try {
+            new RegExp(t, 'i');
+            return true;
+          } catch {
+            return false;
+          }
+        }, 'not a valid regular expression')
+        .optional(),
       /** UTC time window "HH:MM-HH:MM" when the rule applies */
       between: z.string().regex(/^\d\d:\d\d-\d\d:\d\d$/, 'use "HH:MM-HH:MM" (UTC)').optional(),
     })
@@ -189,6 +225,7 @@ export const ConfigSchema = z.strictObject({
   }).refine((l) => (l.sqlite === undefined) !== (l.postgres === undefined), { message: 'give exactly one of ledger.sqlite or ledger.postgres' }),
   listeners: z.strictObject({
     postgres: postgresListener.optional(),
+    api: apiListener.optional(),
   }),
   connections: z.array(postgresConnection).default([]),
   /** guardrails, evaluated in order; the first matching rule decides */
@@ -221,6 +258,7 @@ export const ConfigSchema = z.strictObject({
       maxSessions: z.number().int().min(1).default(10_000),
     })
     .default({ maxClientMessageBytes: 16 * MiB, maxServerMessageBytes: 64 * MiB, handshakeTimeout: 15_000, maxSessions: 10_000 }),
+  approvals: approvalsSection.default({}),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
   /** development-only embedded components (dev OIDC issuer, demo PostgreSQL); never use in production */
   dev: devSection.optional(),
@@ -231,6 +269,9 @@ export type PostgresConnectionConfig = Config['connections'][number];
 export type ConnectionConfig = PostgresConnectionConfig;
 export type DevClient = z.output<typeof devClient>;
 export type PolicyRule = z.output<typeof policyRule>;
+export type ListenerTlsConfig = z.output<typeof listenerTls>;
+export type ApiListenerConfig = z.output<typeof apiListener>;
+export type ApprovalsConfig = z.output<typeof approvalsSection>;
 
 export interface LoadedConfig {
   config: Config;

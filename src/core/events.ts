@@ -86,9 +86,22 @@ export interface SessionEndEvent {
   durationUs: number;
 }
 
+/**
+ * Why a command was allowed, blocked or held: the policy decision recorded on the command itself.
+ * `policy` names the rule (or the built-in 'default' / 'unparsable-sql'); `approvalId` links a held
+ * command to its approval.requested / approval.decided records.
+ */
+export interface DecisionRecord {
+  action: 'allow' | 'block' | 'review';
+  policy: string;
+  reason?: string;
+  approvalId?: string;
+}
+
 export interface PgQueryEvent {
   type: 'pg.query';
   text: string;
+  decision?: DecisionRecord;
 }
 
 export interface PgPrepareEvent {
@@ -96,6 +109,7 @@ export interface PgPrepareEvent {
   name: string;
   text: string;
   paramTypes: number[];
+  decision?: DecisionRecord;
 }
 
 export interface PgExecuteEvent {
@@ -106,12 +120,59 @@ export interface PgExecuteEvent {
   text: string;
   params: RecordedValue[];
   maxRows: number;
+  decision?: DecisionRecord;
 }
 
 export interface PgFunctionCallEvent {
   type: 'pg.function_call';
   functionOid: number;
   args: RecordedValue[];
+  decision?: DecisionRecord;
+}
+
+/** Who asked, or who reviewed: a verified identity, reduced to what a decision needs. */
+export interface ActorRecord {
+  subject: string;
+  groups: string[];
+  tokenId: string;
+  ciJob: string | null;
+}
+
+/** A command is held until a reviewer decides (recorded under the requesting session). */
+export interface ApprovalRequestedEvent {
+  type: 'approval.requested';
+  approvalId: string;
+  /** seq of the held command's record */
+  statementSeq: number | null;
+  protocol: Protocol;
+  connection: string;
+  requester: ActorRecord;
+  /** the rule that asked for review, and its reason */
+  policy: string;
+  reason: string;
+  text: string;
+  /** the statement's shape (parser fingerprint): what a time-bound grant covers */
+  shape: string;
+  /** groups whose members may decide */
+  reviewers: string[];
+  /** µs: no decision by then = denied */
+  expiresAt: number;
+}
+
+/**
+ * The decision on an approval request. `by` says who decided: a reviewer, an earlier time-bound
+ * grant, or the gateway itself (timeout, the client cancelled or left, shutdown, restart).
+ */
+export interface ApprovalDecidedEvent {
+  type: 'approval.decided';
+  approvalId: string;
+  decision: 'approved' | 'denied';
+  by: 'reviewer' | 'grant' | 'timeout' | 'cancelled' | 'shutdown' | 'restart';
+  reviewer: ActorRecord | null;
+  reason: string | null;
+  /** once; or a grant: the same requester may run the same shape on the same connection until `until` (µs) */
+  scope: { kind: 'once' } | { kind: 'grant'; until: number; grantId: string };
+  waitedUs: number;
 }
 
 export interface PgCancelEvent {
@@ -129,9 +190,10 @@ export interface PgResultEvent {
   /**
    * ok: completed; error: the server answered with an error; suspended: a row limit was reached
    * (Execute with maxRows); skipped: not run because an earlier message of the same batch failed;
-   * interrupted: the session ended before the result completed
+   * interrupted: the session ended before the result completed; blocked: policy stopped the command
+   * (or its reviewer denied it) and the server never ran it
    */
-  status: 'ok' | 'error' | 'suspended' | 'skipped' | 'interrupted';
+  status: 'ok' | 'error' | 'suspended' | 'skipped' | 'interrupted' | 'blocked';
   tag: string | null;
   rows: number | null;
   error: RecordedError | null;
@@ -181,7 +243,9 @@ export type AuditEvent =
   | PgExecuteEvent
   | PgFunctionCallEvent
   | PgCancelEvent
-  | PgResultEvent;
+  | PgResultEvent
+  | ApprovalRequestedEvent
+  | ApprovalDecidedEvent;
 
 export type AuditEventType = AuditEvent['type'];
 

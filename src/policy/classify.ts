@@ -1,4 +1,4 @@
-import { loadModule, parseSync } from 'libpg-query';
+import { fingerprintSync, loadModule, parseSync } from 'libpg-query';
 
 /**
  * SQL classification with PostgreSQL's own parser (libpg-query, WASM): what each statement of a
@@ -28,6 +28,8 @@ export interface Classification {
   error: string | null;
   /** every operation found, top-level statements and the ones nested in them */
   operations: Operation[];
+  /** every function called anywhere in the text (schema-qualified where given), lower case */
+  functions: string[];
 }
 
 let ready: Promise<void> | null = null;
@@ -104,6 +106,23 @@ function operationOf(type: string, body: Node): Operation | null {
   return { kind, tables: [...new Set(tables)], unbounded, program };
 }
 
+function qualifiedName(parts: unknown): string {
+  if (!Array.isArray(parts)) return '';
+  return parts.map((p) => String((p as { String?: { sval?: string } }).String?.sval ?? '')).join('.').toLowerCase();
+}
+
+/**
+ * The statement's shape: the parser's fingerprint, equal for texts that differ only in constants,
+ * comments, whitespace or keyword case. A time-bound approval grant covers one shape.
+ */
+export function statementShape(text: string): string {
+  try {
+    return `pgfp:${fingerprintSync(text)}`;
+  } catch {
+    return `text:${text}`;
+  }
+}
+
 const cache = new Map<string, Classification>();
 const CACHE_MAX = 10_000;
 
@@ -114,15 +133,17 @@ export function classify(text: string): Classification {
   try {
     const tree = parseSync(text) as { stmts?: Array<{ stmt?: Node }> };
     const operations: Operation[] = [];
+    const functions = new Set<string>();
     for (const s of tree.stmts ?? []) {
       walk(s, (type, body) => {
         const op = operationOf(type, body);
         if (op) operations.push(op);
+        if (type === 'FuncCall') functions.add(qualifiedName(body.funcname));
       });
     }
-    result = { parsed: true, error: null, operations };
+    result = { parsed: true, error: null, operations, functions: [...functions] };
   } catch (e) {
-    result = { parsed: false, error: e instanceof Error ? e.message : String(e), operations: [] };
+    result = { parsed: false, error: e instanceof Error ? e.message : String(e), operations: [], functions: [] };
   }
   if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
   cache.set(text, result);

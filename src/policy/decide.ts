@@ -31,6 +31,13 @@ const sameTable = (want: string, got: string): boolean => {
   return w === g || (!w.includes('.') && g.endsWith(`.${w}`)) || (!g.includes('.') && w.endsWith(`.${g}`));
 };
 
+const regexes = new Map<string, RegExp>();
+function regex(source: string): RegExp {
+  let r = regexes.get(source);
+  if (!r) regexes.set(source, (r = new RegExp(source, 'i')));
+  return r;
+}
+
 function inWindow(window: string, now: Date): boolean {
   const [from, to] = window.split('-').map((t) => Number(t.slice(0, 2)) * 60 + Number(t.slice(3, 5))) as [number, number];
   const m = now.getUTCHours() * 60 + now.getUTCMinutes();
@@ -51,7 +58,8 @@ function ruleApplies(r: PolicyRule, principal: Principal, connection: string, cm
   if (r.identities && !r.identities.includes(principal.subject)) return false;
   const m = r.match;
   if (m.between && !inWindow(m.between, now)) return false;
-  if (m.text && !new RegExp(m.text, 'i').test(cmd.text)) return false;
+  if (m.text && !regex(m.text).test(cmd.text)) return false;
+  if (m.functions && !m.functions.some((f) => cmd.classification.functions.some((g) => sameTable(f, g)))) return false;
   const opCriteria = m.statement || m.tables || m.unbounded !== undefined || m.program !== undefined;
   return !opCriteria || cmd.classification.operations.some((op) => opMatches(m, op));
 }

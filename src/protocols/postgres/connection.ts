@@ -8,6 +8,8 @@ import type { AuditEvent, ClientRecord, IdentityRecord } from '../../core/events
 import type { Logger } from '../../core/log.js';
 import type { Principal } from '../../identity/principal.js';
 import type { LedgerWriter } from '../../ledger/ledger.js';
+import type { ApprovalBroker } from '../../approvals/broker.js';
+import { commandGate } from '../../policy/gate.js';
 import { authenticationOk, backendKeyData, readyForQuery } from './backend.js';
 import { endWithFatal, fatalResponse } from './errors.js';
 import { readStartup, readToken, type StartupRequest } from './handshake.js';
@@ -34,6 +36,7 @@ export interface PgGatewayDeps {
   log: Logger;
   tls: SecureContext | null;
   registry: SessionRegistry;
+  approvals: ApprovalBroker | null;
 }
 
 function config(deps: PgGatewayDeps): Config {
@@ -171,10 +174,11 @@ async function login(req: StartupRequest, deps: PgGatewayDeps, log: Logger, hand
     maxClientMessageBytes: cfg.limits.maxClientMessageBytes,
     maxServerMessageBytes: cfg.limits.maxServerMessageBytes,
     maxPreparedStatements: 10_000,
-  });
+  }, commandGate(cfg, principal, admission.connection.name));
   const session = new PgSession({
     id: sessionId, client: socket, upstream, relay, ledger: deps.ledger, log: log.child({ session: sessionId }),
     target, key, registry: deps.registry, startedMono: started,
+    principal, connection: admission.connection.name, approvals: deps.approvals,
   });
   session.start(clientLeftover);
 }

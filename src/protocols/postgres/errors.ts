@@ -17,7 +17,11 @@ export function sqlstateFor(code: ErrorCode): string {
     case 'GH_ERR_CONNECTION_UNKNOWN':
       return '3D000'; // invalid_catalog_name
     case 'GH_ERR_ACCESS_DENIED':
+    case 'GH_ERR_POLICY_BLOCKED':
+    case 'GH_ERR_APPROVAL_DENIED':
       return '42501'; // insufficient_privilege
+    case 'GH_ERR_APPROVAL_CANCELLED':
+      return '57014'; // query_canceled
     case 'GH_ERR_UNSUPPORTED':
       return '0A000'; // feature_not_supported
     case 'GH_ERR_TOO_MANY_SESSIONS':

@@ -1,4 +1,4 @@
-import { BodyReader } from './wire.js';
+import { BodyReader, MessageWriter } from './wire.js';
 
 /**
  * Decoders for frontend (client -> server) messages, one small pure function per message, each
@@ -145,3 +145,28 @@ export function decodeFunctionCall(body: Buffer): FunctionCallMessage {
   const resultFormat = r.int16();
   return { oid, argFormats, args, resultFormat };
 }
+
+// ---- encoders for the stand-ins the gateway sends upstream in place of a blocked command ----
+//
+// A blocked or denied command is not dropped: it is replaced by a message of the same kind that the
+// server rejects before running anything (a syntax error, an unknown portal, an unknown function).
+// The server then does exactly what it does after any error: it skips to Sync, aborts an open
+// transaction block and reports its real status in ReadyForQuery. The relay swaps the server's
+// error for the gateway's own (42501 with the rule and reason). See docs/architecture.md.
+
+/** Text that fails in the raw parser, so nothing of it is planned or run. */
+export const BLOCKED_SQL = '/* gatehouse: blocked by policy, not run */ gatehouse_blocked';
+/** A portal name no client creates (clients cannot know it; it starts with a control character). */
+export const BLOCKED_PORTAL = '\u0001gatehouse-blocked';
+
+// 'Q' Query: String query
+export const queryMessage = (text: string): Buffer => new MessageWriter().cstring(text).finish('Q');
+
+// 'P' Parse: String name | String query | Int16 0
+export const parseMessage = (name: string, text: string): Buffer => new MessageWriter().cstring(name).cstring(text).int16(0).finish('P');
+
+// 'E' Execute: String portal | Int32 maxRows
+export const executeMessage = (portal: string, maxRows: number): Buffer => new MessageWriter().cstring(portal).int32(maxRows).finish('E');
+
+// 'F' FunctionCall: Int32 oid (0: no such function) | Int16 0 | Int16 0 | Int16 0
+export const functionCallMessage = (oid: number): Buffer => new MessageWriter().int32(oid).int16(0).int16(0).int16(0).finish('F');

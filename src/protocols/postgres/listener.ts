@@ -6,6 +6,7 @@ import { configPath, type LoadedConfig } from '../../core/config.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { LedgerWriter } from '../../ledger/ledger.js';
+import type { ApprovalBroker } from '../../approvals/broker.js';
 import { handleClient, type TokenVerifierLike } from './connection.js';
 import { endWithFatal } from './errors.js';
 import { SessionRegistry } from './session-driver.js';
@@ -44,6 +45,7 @@ export async function startPgListener(deps: {
   verifier: TokenVerifierLike;
   ledger: LedgerWriter;
   log: Logger;
+  approvals: ApprovalBroker | null;
 }): Promise<PgListener> {
   const cfg = deps.loaded.config;
   const lc = cfg.listeners.postgres;

@@ -1,13 +1,17 @@
+import { newApprovalId } from '../../approvals/broker.js';
 import { monoUs, nowUs } from '../../core/clock.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { AuditEvent, PgResultEvent, RecordedError, RecordedValue } from '../../core/events.js';
+import { allowAll, decisionRecord, type CommandGate, type GateDecision } from '../../policy/gate.js';
 import {
-  decodeCommandComplete, decodeCopyResponse, decodeErrorFields, decodeReadyForQuery, decodeRowDescription,
-  type ColumnDescription, type DecodedError, type TxStatus,
+  decodeCommandComplete, decodeCopyResponse, decodeErrorFields, decodeReadyForQuery, decodeRowDescription, errorResponse,
+  type ColumnDescription, type DecodedError, type NoticeFields, type TxStatus,
 } from './backend.js';
+import { Emitter } from './emitter.js';
 import { FrameError, Framer } from './framer.js';
 import {
-  decodeBind, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget,
+  BLOCKED_PORTAL, BLOCKED_SQL, decodeBind, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget,
+  executeMessage, functionCallMessage, parseMessage, queryMessage,
 } from './frontend.js';
 import { ResultRecorder, type CommandRef, type SampleLimits } from './result.js';
 import { recordValues } from './values.js';
@@ -21,9 +25,16 @@ import { code } from './wire.js';
  * protocol's request/response pairing (simple Query, the extended protocol's Parse/Bind/Describe/
  * Execute/Close/Sync, FunctionCall, COPY in both directions) to tie every result to its command.
  *
- * Forwarding works on whole chunks as received: a command's final byte always lies in a chunk
- * that is only forwarded after the command was recorded, so the server cannot run anything that
- * is not in the ledger.
+ * Guardrails: every command (Query, and Parse / Execute / FunctionCall of the extended protocol)
+ * is held back whole until its last byte has arrived, decided by the session's CommandGate, and
+ * then either passed on unchanged, replaced by a stand-in the server rejects without running
+ * anything (block), or handed to the driver as a HeldCommand to wait for a reviewer (review). The
+ * server's error for a stand-in is swapped for the gateway's own on the way back, so the client
+ * sees 42501 with the rule's reason while the server's transaction state stays the truth.
+ * Everything else passes through as views of the chunks received (no copies).
+ *
+ * The records of a chunk are made durable before anything of that chunk is forwarded, so the
+ * server cannot run anything that is not in the ledger.
  */
 
 export interface RelayLimits extends SampleLimits {
@@ -40,10 +51,33 @@ export interface PendingRecord {
   ref: CommandRef | null;
 }
 
+/** How a gated command's answer reaches the client: as the server sends it, or replaced by `error`. */
+export interface Gate {
+  state: 'allow' | 'block' | 'pending';
+  /** with 'block': the error the client sees in place of the server's */
+  error: NoticeFields | null;
+}
+
+/** A command that waits for a reviewer; the driver resolves `gate` and then sends one of the two. */
+export interface HeldCommand {
+  kind: 'held';
+  approvalId: string;
+  decision: GateDecision;
+  text: string;
+  ref: CommandRef;
+  original: Buffer;
+  /** a stand-in the server rejects, sent when the command is denied */
+  substitute: Buffer;
+  gate: Gate;
+}
+
+export type ClientOut = Buffer | HeldCommand;
+
 export interface ClientStep {
-  /** to append durably before `forward` is sent */
+  /** to append durably before anything of `out` is sent */
   records: PendingRecord[];
-  forward: Buffer | null;
+  /** what goes upstream, in order */
+  out: ClientOut[];
   /** an error to send the client (after forwarding), when the session must end */
   fatal: GatehouseError | null;
   /** the client sent Terminate */
@@ -53,6 +87,8 @@ export interface ClientStep {
 export interface UpstreamStep {
   /** results to append (not awaited) */
   records: PendingRecord[];
+  /** what goes to the client, in order */
+  out: Buffer[];
   /** the server ended the session (FATAL error) or broke the protocol */
   fatal: GatehouseError | null;
 }
@@ -60,6 +96,17 @@ export interface UpstreamStep {
 interface StatementInfo {
   text: string;
   columns: ColumnDescription[] | null;
+}
+
+/** The error the client sees for a blocked command. */
+export function blockedError(d: GateDecision): NoticeFields {
+  return {
+    severity: 'ERROR',
+    code: '42501',
+    message: `blocked by policy "${d.policy}": ${d.reason}`,
+    detail: 'The gateway did not run this statement. The decision is recorded in the audit ledger.',
+    hint: d.policy === 'unparsable-sql' ? 'Check the statement\'s syntax.' : 'Ask the gateway\'s administrators if you need this statement to run.',
+  };
 }
 
 interface PortalInfo {
@@ -71,14 +118,17 @@ interface PortalInfo {
 }
 
 type Expect =
-  | { k: 'simple'; ref: CommandRef; index: number; result: ResultRecorder | null }
-  | { k: 'parse'; ref: CommandRef | null }
+  | { k: 'simple'; ref: CommandRef; index: number; result: ResultRecorder | null; gate: Gate | null }
+  | { k: 'parse'; ref: CommandRef | null; gate: Gate | null }
   | { k: 'bind' }
   | { k: 'describe'; target: 'S' | 'P'; name: string }
-  | { k: 'execute'; ref: CommandRef; portal: PortalInfo | null; result: ResultRecorder | null }
+  | { k: 'execute'; ref: CommandRef; portal: PortalInfo | null; result: ResultRecorder | null; gate: Gate | null }
   | { k: 'close' }
   | { k: 'sync' }
-  | { k: 'function'; ref: CommandRef; result: ResultRecorder | null };
+  | { k: 'function'; ref: CommandRef; result: ResultRecorder | null; gate: Gate | null };
+
+const gateOf = (h: Expect | undefined): Gate | null =>
+  h && (h.k === 'simple' || h.k === 'parse' || h.k === 'execute' || h.k === 'function') ? h.gate : null;
 
 const B = {
   // frontend
@@ -104,10 +154,20 @@ const RESULT_TYPES = new Set<number>([
   B.CopyOut, B.CopyBoth, B.CopyData, B.CopyDone, B.FunctionResult,
 ]);
 
+/** Frontend messages that are commands: held whole and decided before they go upstream. */
+const GATED_TYPES = new Set<number>([B.Query, B.Parse, B.Execute, B.FunctionCall]);
+
 /** Backend messages whose body the relay reads (others pass by without a copy). */
 const READ_BODY = new Set<number>([
   B.RowDescription, B.CommandComplete, B.ErrorResponse, B.ReadyForQuery, B.CopyIn, B.CopyOut, B.CopyBoth,
 ]);
+
+/** The decision as the command's record carries it: omitted for the plain default allow. */
+function recorded(d: GateDecision, approvalId?: string): { decision?: ReturnType<typeof decisionRecord> } {
+  return d.action === 'allow' && d.policy === 'default' ? {} : { decision: decisionRecord(d, approvalId) };
+}
+
+const ALLOWED_CURSOR: GateDecision = { action: 'allow', policy: 'default', reason: 'a cursor declared in SQL', reviewers: [], timeoutMs: 0, shape: null };
 
 function recordedError(e: DecodedError): RecordedError {
   const out: RecordedError = { sqlstate: e.code, severity: e.severity, message: e.message };
@@ -131,25 +191,51 @@ export class PgRelay {
   private clientStep: ClientStep | null = null;
   private serverRecords: PendingRecord[] = [];
   private serverFatal: GatehouseError | null = null;
-  private clientFrameStart = 0;
+  private readonly toUpstream = new Emitter<HeldCommand>();
+  private readonly toClient = new Emitter<never>();
+  /** raw bytes of the client frame in progress, while it is held (a command, or a header not read yet) */
+  private clientParts: Buffer[] = [];
+  private clientPassing = false;
+  /** raw header bytes of the server frame that has not begun yet */
+  private serverHeader: Buffer[] = [];
+  private serverFrameBegun = false;
+  /** raw bytes of a server ErrorResponse in progress (held whole: it may be replaced) */
+  private errorParts: Buffer[] | null = null;
+  /** messages for the client that wait for the server stream to reach a message boundary */
+  private readonly injected: Buffer[] = [];
   statementsSeen = 0;
   errorsSeen = 0;
 
-  constructor(private readonly limits: RelayLimits) {
+  constructor(
+    private readonly limits: RelayLimits,
+    private readonly gate: CommandGate = allowAll,
+  ) {
     this.clientFramer = new Framer(
       {
         begin: (type, len) => {
           if (!FRONTEND_TYPES.has(type)) {
             throw new GatehouseError('GH_ERR_PROTOCOL', `unexpected message type "${String.fromCharCode(type)}" from the client`);
           }
+          if (!GATED_TYPES.has(type)) {
+            // not a command: its bytes go on as they come
+            this.clientPassing = true;
+            for (const p of this.clientParts) this.toUpstream.pass(p);
+            this.clientParts = [];
+          }
           if (type !== B.CopyData) return true;
           // COPY FROM STDIN data streams through unread; only its size is counted
           if (this.copyIn?.copy) this.copyIn.copy.bytes += len;
           return false;
         },
-        end: (type, body, endOffset) => {
-          this.onClientMessage(type, body, endOffset);
-          this.clientFrameStart = endOffset;
+        bytes: (piece) => {
+          if (this.clientPassing) this.toUpstream.pass(piece);
+          else this.clientParts.push(piece);
+        },
+        end: (type, body) => {
+          const raw = this.clientParts;
+          this.clientParts = [];
+          this.clientPassing = false;
+          this.onClientMessage(type, body, raw);
         },
       },
       limits.maxClientMessageBytes,
@@ -157,11 +243,33 @@ export class PgRelay {
     this.serverFramer = new Framer(
       {
         begin: (type, len) => this.serverBegin(type, len),
-        bytes: (piece) => this.current?.addBytes(piece),
-        end: (type, body) => this.onServerMessage(type, body),
+        bytes: (piece) => {
+          if (!this.serverFrameBegun) this.serverHeader.push(piece);
+          else if (this.errorParts) this.errorParts.push(piece);
+          else {
+            this.current?.addBytes(piece);
+            this.toClient.pass(piece);
+          }
+        },
+        end: (type, body) => {
+          this.serverFrameBegun = false;
+          this.onServerMessage(type, body);
+          // between two server messages: a message of the gateway's own may go in here
+          for (const m of this.injected.splice(0)) this.toClient.push(m);
+        },
       },
       limits.maxServerMessageBytes,
     );
+  }
+
+  /**
+   * A message of the gateway's own for the client (a NOTICE): returned when it can be sent now,
+   * else queued until the server's stream to the client is between two messages.
+   */
+  messageToClient(m: Buffer): Buffer | null {
+    if (this.serverFramer.atBoundary) return m;
+    this.injected.push(m);
+    return null;
   }
 
   get transactionStatus(): TxStatus {
@@ -180,14 +288,16 @@ export class PgRelay {
   // ---------------------------------------------------------------- client -> server
 
   fromClient(chunk: Buffer): ClientStep {
-    const step: ClientStep = { records: [], forward: chunk, fatal: null, terminate: false };
+    const step: ClientStep = { records: [], out: [], fatal: null, terminate: false };
     this.clientStep = step;
-    this.clientFrameStart = 0;
+    this.toUpstream.begin(chunk);
     try {
       this.clientFramer.push(chunk);
+      step.out = this.toUpstream.finish();
     } catch (e) {
       // forward what came before the offending message, refuse the rest
-      step.forward = this.clientFrameStart > 0 ? chunk.subarray(0, this.clientFrameStart) : null;
+      step.out = this.toUpstream.finish();
+      this.clientParts = [];
       if (e instanceof FrameError) {
         step.fatal = new GatehouseError('GH_ERR_FRAME_TOO_LARGE', `message too large: ${e.message}`, { detail: e.message });
       } else if (e instanceof GatehouseError) {
@@ -211,12 +321,34 @@ export class PgRelay {
     this.queue.push(e);
   }
 
-  private onClientMessage(type: number, body: Buffer | null, _end: number): void {
+  /**
+   * Sends a decided command on: unchanged (allow), as its stand-in (block), or held for review.
+   * Returns the gate the answer will be read through (null when nothing is to be swapped).
+   */
+  private route(raw: Buffer[], d: GateDecision, ref: CommandRef | null, text: string, approvalId: string | undefined, substitute: () => Buffer): Gate | null {
+    if (d.action === 'allow') {
+      for (const p of raw) this.toUpstream.pass(p);
+      return null;
+    }
+    if (d.action === 'block') {
+      this.toUpstream.push(substitute());
+      return { state: 'block', error: blockedError(d) };
+    }
+    const gate: Gate = { state: 'pending', error: null };
+    const original = raw.length === 1 ? raw[0]! : Buffer.concat(raw);
+    this.toUpstream.push({ kind: 'held', approvalId: approvalId!, decision: d, text, ref: ref!, original, substitute: substitute(), gate });
+    return gate;
+  }
+
+  private onClientMessage(type: number, body: Buffer | null, raw: Buffer[]): void {
     switch (type) {
       case B.Query: {
         const text = decodeQuery(body!);
-        const ref = this.command({ type: 'pg.query', text });
-        this.expect({ k: 'simple', ref, index: 0, result: null });
+        const d = this.gate.sql(text);
+        const approvalId = d.action === 'review' ? newApprovalId() : undefined;
+        const ref = this.command({ type: 'pg.query', text, ...recorded(d, approvalId) });
+        const gate = this.route(raw, d, ref, text, approvalId, () => queryMessage(BLOCKED_SQL));
+        this.expect({ k: 'simple', ref, index: 0, result: null, gate });
         return;
       }
       case B.Parse: {
@@ -225,12 +357,17 @@ export class PgRelay {
           throw new GatehouseError('GH_ERR_PROTOCOL', `too many prepared statements (limit ${this.limits.maxPreparedStatements}); close some`);
         }
         this.statements.set(p.name, { text: p.text, columns: null });
+        // decided here, so a blocked statement fails at Parse; a review waits for its Execute
+        const d = this.gate.sql(p.text);
+        const atParse: GateDecision = d.action === 'review' ? { ...d, action: 'allow' } : d;
         let ref: CommandRef | null = null;
-        if (p.name !== '') {
+        if (p.name !== '' || atParse.action === 'block') {
           ref = { seq: null, startedMono: monoUs() };
-          this.clientStep!.records.push({ event: { type: 'pg.prepare', name: p.name, text: p.text, paramTypes: p.paramTypes }, time: nowUs(), ref });
+          const event: AuditEvent = { type: 'pg.prepare', name: p.name, text: p.text, paramTypes: p.paramTypes, ...(atParse.action === 'block' ? recorded(d) : {}) };
+          this.clientStep!.records.push({ event, time: nowUs(), ref });
         }
-        this.expect({ k: 'parse', ref });
+        const gate = this.route(raw, atParse, ref, p.text, undefined, () => parseMessage(p.name, BLOCKED_SQL));
+        this.expect({ k: 'parse', ref, gate });
         return;
       }
       case B.Bind: {
@@ -243,25 +380,34 @@ export class PgRelay {
           resultFormats: b.resultFormats,
           columns: st?.columns ?? null,
         });
+        this.pass(raw);
         this.expect({ k: 'bind' });
         return;
       }
       case B.Execute: {
         const x = decodeExecute(body!);
         const portal = this.portals.get(x.portal) ?? null;
+        const text = portal?.text ?? `<portal "${x.portal}" (a cursor declared in SQL)>`;
+        // decided again: the context may have changed since Parse (time windows, grants); a cursor
+        // declared in SQL was decided with its DECLARE
+        const d = portal ? this.gate.sql(portal.text) : ALLOWED_CURSOR;
+        const approvalId = d.action === 'review' ? newApprovalId() : undefined;
         const ref = this.command({
           type: 'pg.execute',
           statement: portal?.statement ?? '',
           portal: x.portal,
-          text: portal?.text ?? `<portal "${x.portal}" (a cursor declared in SQL)>`,
+          text,
           params: portal?.params ?? [],
           maxRows: x.maxRows,
+          ...recorded(d, approvalId),
         });
-        this.expect({ k: 'execute', ref, portal, result: null });
+        const gate = this.route(raw, d, ref, text, approvalId, () => executeMessage(BLOCKED_PORTAL, 0));
+        this.expect({ k: 'execute', ref, portal, result: null, gate });
         return;
       }
       case B.Describe: {
         const d = decodeTarget(body!, 'Describe');
+        this.pass(raw);
         this.expect({ k: 'describe', target: d.target, name: d.name });
         return;
       }
@@ -269,36 +415,47 @@ export class PgRelay {
         const c = decodeTarget(body!, 'Close');
         if (c.target === 'S') this.statements.delete(c.name);
         else this.portals.delete(c.name);
+        this.pass(raw);
         this.expect({ k: 'close' });
         return;
       }
       case B.Sync:
+        this.pass(raw);
         this.expect({ k: 'sync' });
         return;
-      case B.Flush:
-        return;
       case B.Terminate:
+        this.pass(raw);
         this.clientStep!.terminate = true;
         return;
       case B.FunctionCall: {
         const f = decodeFunctionCall(body!);
+        const d = this.gate.functionCall(f.oid);
+        const approvalId = d.action === 'review' ? newApprovalId() : undefined;
         const ref = this.command({
           type: 'pg.function_call',
           functionOid: f.oid,
           args: recordValues(f.args, f.argFormats, this.limits.maxParamBytes),
+          ...recorded(d, approvalId),
         });
-        this.expect({ k: 'function', ref, result: null });
+        const gate = this.route(raw, d, ref, `<function call oid ${f.oid}>`, approvalId, () => functionCallMessage(0));
+        this.expect({ k: 'function', ref, result: null, gate });
         return;
       }
-      case B.CopyData:
-        return;
       case B.CopyDone:
       case B.CopyFail:
+        this.pass(raw);
         this.copyIn = null;
         return;
       default:
+        // Flush, CopyData: already passed on as they came
+        this.pass(raw);
         return;
     }
+  }
+
+  /** Passes on a non-command message's bytes (normally already passed while it streamed). */
+  private pass(raw: Buffer[]): void {
+    for (const p of raw) this.toUpstream.pass(p);
   }
 
   // ---------------------------------------------------------------- server -> client
@@ -306,18 +463,20 @@ export class PgRelay {
   fromUpstream(chunk: Buffer): UpstreamStep {
     this.serverRecords = [];
     this.serverFatal = null;
+    this.toClient.begin(chunk);
     try {
       this.serverFramer.push(chunk);
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
       this.serverFatal = new GatehouseError('GH_ERR_UPSTREAM_PROTOCOL', 'the target database sent a message the gateway cannot accept', { detail: why });
     }
+    const out = this.toClient.finish();
     this.current?.endOfChunk();
     for (let i = this.qHead; i < this.queue.length; i++) {
       const e = this.queue[i]!;
       if ((e.k === 'simple' || e.k === 'execute' || e.k === 'function') && e.result && e.result !== this.current) e.result.endOfChunk();
     }
-    return { records: this.serverRecords, fatal: this.serverFatal };
+    return { records: this.serverRecords, out, fatal: this.serverFatal };
   }
 
   private head(): Expect | undefined {
@@ -354,6 +513,18 @@ export class PgRelay {
   private serverBegin(type: number, _len: number): boolean {
     const h = this.head();
     this.current = RESULT_TYPES.has(type) && !(type === B.RowDescription && h?.k === 'describe') ? this.resultFor(h) : null;
+    // the header is passed on once the frame's owner is known (its bytes count into that result);
+    // an error is held whole: it is swapped for the gateway's own when it answers a blocked command
+    this.serverFrameBegun = true;
+    const header = this.serverHeader;
+    this.serverHeader = [];
+    if (type === B.ErrorResponse) this.errorParts = header;
+    else {
+      for (const p of header) {
+        this.current?.addBytes(p);
+        this.toClient.pass(p);
+      }
+    }
     if (type === B.DataRow) return this.current !== null && this.current.wantsSample;
     if (type === B.CopyData) return this.current !== null && this.current.wantsSample;
     return READ_BODY.has(type);
@@ -418,9 +589,24 @@ export class PgRelay {
       }
       case B.FunctionResult:
         return;
-      case B.ErrorResponse:
-        this.onServerError(decodeErrorFields(body!), h);
+      case B.ErrorResponse: {
+        const parts = this.errorParts ?? [];
+        this.errorParts = null;
+        const gate = gateOf(h);
+        if (gate?.state === 'block' && gate.error) {
+          const mine = errorResponse(gate.error);
+          this.current?.addBytes(mine);
+          this.toClient.push(mine);
+          this.onServerError(gate.error, h, true);
+          return;
+        }
+        for (const p of parts) {
+          this.current?.addBytes(p);
+          this.toClient.pass(p);
+        }
+        this.onServerError(decodeErrorFields(body!), h, false);
         return;
+      }
       case B.ReadyForQuery:
         this.txStatus = decodeReadyForQuery(body!);
         if (h && (h.k === 'simple' || h.k === 'sync' || h.k === 'function')) {
@@ -446,32 +632,33 @@ export class PgRelay {
     this.current = null;
   }
 
-  private onServerError(e: DecodedError, h: Expect | undefined): void {
+  private onServerError(e: DecodedError, h: Expect | undefined, blocked: boolean): void {
     const err = recordedError(e);
+    const status: PgResultEvent['status'] = blocked ? 'blocked' : 'error';
     if (e.severity === 'FATAL' || e.severity === 'PANIC') {
       this.serverFatal = new GatehouseError('GH_ERR_UPSTREAM_UNAVAILABLE', e.message, { detail: `${e.code} ${e.message}` });
     }
     if (!h) {
       // an error outside any request: attribute it to the last command, if any
-      if (this.lastCommandRef) this.emit(new ResultRecorder(this.lastCommandRef, 0, this.limits, null, []), 'error', null, err);
+      if (this.lastCommandRef) this.emit(new ResultRecorder(this.lastCommandRef, 0, this.limits, null, []), status, null, err);
       return;
     }
     if (h.k === 'simple') {
       // the rest of a multi-statement query does not run; ReadyForQuery follows
-      this.emit(this.resultFor(h)!, 'error', null, err);
+      this.emit(this.resultFor(h)!, status, null, err);
       this.finishResult(h);
       this.copyIn = null;
       return;
     }
     if (h.k === 'function') {
-      this.emit(this.resultFor(h)!, 'error', null, err);
+      this.emit(this.resultFor(h)!, status, null, err);
       h.result = null;
       this.current = null;
       return;
     }
     if (h.k === 'sync') {
       // e.g. a deferred constraint failing at the implicit commit
-      if (this.lastCommandRef) this.emit(new ResultRecorder(this.lastCommandRef, 0, this.limits, null, []), 'error', null, err);
+      if (this.lastCommandRef) this.emit(new ResultRecorder(this.lastCommandRef, 0, this.limits, null, []), status, null, err);
       return;
     }
     // extended protocol: the server skips everything up to the next Sync
@@ -482,7 +669,7 @@ export class PgRelay {
       if (x.k === 'execute' || (x.k === 'parse' && x.ref)) {
         const rec = x.k === 'execute' ? this.resultFor(x)! : new ResultRecorder(x.ref!, 0, this.limits, null, []);
         if (!attributed) {
-          this.emit(rec, 'error', null, err);
+          this.emit(rec, status, null, err);
           attributed = true;
         } else if (x.k === 'execute') {
           this.emit(rec, 'skipped', null, null);
@@ -490,7 +677,7 @@ export class PgRelay {
       }
       this.shift();
     }
-    if (!attributed && this.lastCommandRef) this.emit(new ResultRecorder(this.lastCommandRef, 0, this.limits, null, []), 'error', null, err);
+    if (!attributed && this.lastCommandRef) this.emit(new ResultRecorder(this.lastCommandRef, 0, this.limits, null, []), status, null, err);
     this.current = null;
     this.copyIn = null;
   }

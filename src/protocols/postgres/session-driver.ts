@@ -1,12 +1,15 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
+import type { ApprovalBroker, ApprovalDecision } from '../../approvals/broker.js';
 import { monoUs, nowUs } from '../../core/clock.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { SessionEndEvent } from '../../core/events.js';
 import type { Logger } from '../../core/log.js';
+import type { Principal } from '../../identity/principal.js';
 import type { LedgerWriter } from '../../ledger/ledger.js';
+import { noticeResponse, type NoticeFields } from './backend.js';
 import { endWithFatal } from './errors.js';
-import type { PendingRecord, PgRelay } from './relay.js';
+import type { HeldCommand, PendingRecord, PgRelay } from './relay.js';
 import { cancelUpstream, type UpstreamSession, type UpstreamTarget } from './upstream.js';
 
 /**
@@ -15,6 +18,11 @@ import { cancelUpstream, type UpstreamSession, type UpstreamTarget } from './ups
  * forwarded (write-ahead; a failed append ends the session and forwards nothing). Server bytes go
  * to the client as they arrive, with backpressure in both directions (a paused socket stops
  * reading, so a 100 MB result never sits in memory); their result records are appended behind.
+ *
+ * A command held for review stops the client's stream where it stands: the driver records the
+ * approval request, tells the client (NOTICE with the approval id), waits for the decision
+ * (bounded by the rule's timeout; CancelRequest and the client leaving end the wait as denials),
+ * and then sends the command or its stand-in.
  */
 
 export interface SessionKey {
@@ -33,6 +41,10 @@ export interface PgSessionOptions {
   key: SessionKey;
   registry: SessionRegistry;
   startedMono: number;
+  principal: Principal;
+  connection: string;
+  /** null: review rules cannot be satisfied, so held commands are denied */
+  approvals: ApprovalBroker | null;
 }
 
 /** Live sessions: for CancelRequest routing (by the gateway's own key) and for draining on shutdown. */
@@ -75,6 +87,8 @@ export class PgSession {
   private ended = false;
   private draining = false;
   private terminated = false;
+  /** the approval a held command waits for */
+  private holding: string | null = null;
 
   constructor(o: PgSessionOptions) {
     this.o = o;
@@ -118,11 +132,14 @@ export class PgSession {
         if (r.ref) r.ref.seq = seqs[i]!;
       });
     }
-    if (this.ended) return;
-    if (step.forward && step.forward.length > 0) {
-      const up = this.o.upstream.socket;
-      if (!up.write(step.forward)) await drained(up);
+    const up = this.o.upstream.socket;
+    for (const item of step.out) {
+      if (this.ended) return;
+      const bytes = Buffer.isBuffer(item) ? item : await this.hold(item);
+      if (this.ended) return;
+      if (bytes.length > 0 && !up.write(bytes)) await drained(up);
     }
+    if (this.ended) return;
     if (step.fatal) {
       await this.fail(step.fatal);
       return;
@@ -134,12 +151,61 @@ export class PgSession {
     }
   }
 
+  /** Waits for a reviewer's decision on a held command; returns what to send upstream. */
+  private async hold(h: HeldCommand): Promise<Buffer> {
+    const { approvals, client } = this.o;
+    const d = h.decision;
+    if (!approvals) return this.deny(h, { code: '42501', message: `policy "${d.policy}" needs a reviewer's approval, and this gateway has no approvals configured` });
+    let pending;
+    try {
+      pending = await approvals.request({
+        id: h.approvalId, sessionId: this.id, statementSeq: h.ref.seq, protocol: 'postgres', connection: this.o.connection,
+        requester: this.o.principal, policy: d.policy, reason: d.reason, text: h.text, shape: d.shape ?? h.text, reviewers: d.reviewers, timeoutMs: d.timeoutMs,
+      });
+    } catch (e) {
+      this.o.log.error({ err: (e as Error).message }, 'ledger append of an approval request failed; the command is not run');
+      await this.fail(new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the audit ledger cannot record this approval request, so the command was not run; the session ends'));
+      return h.substitute;
+    }
+    this.holding = h.approvalId;
+    const minutes = Math.max(1, Math.round(d.timeoutMs / 60_000));
+    const notice = this.o.relay.messageToClient(noticeResponse({
+      severity: 'NOTICE', code: '00000',
+      message: `approval required: policy "${d.policy}" holds this statement for review (${d.reason}); approval id ${h.approvalId}, waiting up to ${minutes} min`,
+      hint: approvals.hint(h.approvalId),
+    }));
+    if (notice && !client.destroyed) client.write(notice);
+    // listen while waiting, so a client that leaves is noticed (anything it sends meanwhile is queued)
+    client.resume();
+    const outcome = await pending.outcome;
+    this.holding = null;
+    if (outcome.decision === 'approved') {
+      h.gate.state = 'allow';
+      h.ref.startedMono = monoUs();
+      return h.original;
+    }
+    return this.deny(h, deniedFields(h.approvalId, outcome));
+  }
+
+  private deny(h: HeldCommand, f: Pick<NoticeFields, 'code' | 'message'> & Partial<NoticeFields>): Buffer {
+    h.gate.state = 'block';
+    h.gate.error = { severity: 'ERROR', detail: 'The gateway did not run this statement. The decision is recorded in the audit ledger.', ...f };
+    return h.substitute;
+  }
+
   private onUpstream(chunk: Buffer): void {
     if (this.ended) return;
     const step = this.o.relay.fromUpstream(chunk);
     if (step.records.length > 0) this.appendBehind(step.records);
     const { client } = this.o;
-    if (!client.write(chunk)) {
+    let flowing = true;
+    if (step.out.length === 1) flowing = client.write(step.out[0]!);
+    else if (step.out.length > 1) {
+      client.cork();
+      for (const b of step.out) flowing = client.write(b);
+      client.uncork();
+    }
+    if (!flowing) {
       const up = this.o.upstream.socket;
       up.pause();
       void drained(client).then(() => {
@@ -171,6 +237,11 @@ export class PgSession {
     const statementSeq = this.o.relay.runningCommandSeq();
     // the cancel is an act on the server, so it is recorded before it is sent
     await this.o.ledger.append([{ sessionId: this.id, time: nowUs(), event: { type: 'pg.cancel', statementSeq } }]);
+    if (this.holding) {
+      // the command waits for a reviewer: nothing runs upstream; the wait ends as a denial
+      this.o.approvals?.cancel(this.holding, 'the client cancelled the statement while it waited');
+      return;
+    }
     try {
       await cancelUpstream(this.o.target, this.o.upstream.processId, this.o.upstream.secretKey);
     } catch (e) {
@@ -199,6 +270,7 @@ export class PgSession {
     if (this.ended) return;
     this.ended = true;
     const { relay, client, upstream, ledger, log } = this.o;
+    if (this.holding) this.o.approvals?.cancel(this.holding, `the session ended while the command waited (${reason})`);
     const records = relay.interrupt();
     const end: SessionEndEvent = {
       type: 'session.end', status, reason, statements: relay.statementsSeen, errors: relay.errorsSeen, durationUs: monoUs() - this.o.startedMono,
@@ -212,6 +284,19 @@ export class PgSession {
     }
     log.info({ status, reason, statements: end.statements }, 'session ended');
     this.o.registry.remove(this);
+  }
+}
+
+function deniedFields(id: string, o: ApprovalDecision): Pick<NoticeFields, 'code' | 'message'> & Partial<NoticeFields> {
+  switch (o.by) {
+    case 'reviewer':
+      return { code: '42501', message: `approval ${id} was denied by ${o.reviewer?.subject ?? 'a reviewer'}${o.reason ? `: ${o.reason}` : ''}` };
+    case 'timeout':
+      return { code: '42501', message: `approval ${id} timed out: ${o.reason ?? 'no reviewer decided in time'}` };
+    case 'cancelled':
+      return { code: '57014', message: 'canceling statement due to user request', detail: `Approval ${id} was cancelled while it waited; the gateway did not run this statement.` };
+    default:
+      return { code: '42501', message: `approval ${id} was denied: ${o.reason ?? o.by}` };
   }
 }
 
