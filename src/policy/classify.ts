@@ -72,6 +72,40 @@ function walk(value: unknown, visit: (type: string, body: Node) => void): void {
   }
 }
 
+/** Does the tree mention a column anywhere? */
+function hasColumn(value: unknown): boolean {
+  let found = false;
+  walk({ x: value }, (t) => {
+    if (t === 'ColumnRef') found = true;
+  });
+  return found;
+}
+
+const strip = (v: unknown): string => JSON.stringify(v, (k, x: unknown) => (k === 'location' ? undefined : x));
+
+/**
+ * Whether a WHERE clause can actually narrow the rows: a heuristic that errs towards "no", so
+ * `WHERE true`, `WHERE 1 = 1`, `WHERE now() > '2000-01-01'` (no column at all), `WHERE id = id`
+ * and `WHERE id = 1 OR true` (an OR arm without a column) count as unbounded. WHERE CURRENT OF
+ * a cursor is one row.
+ */
+function filters(where: unknown): boolean {
+  if (where === undefined || where === null) return false;
+  const w = where as Node;
+  if (w.CurrentOfExpr) return true;
+  if (!hasColumn(w)) return false;
+  const bool = w.BoolExpr as Node | undefined;
+  if (bool) {
+    const args = Array.isArray(bool.args) ? (bool.args as unknown[]) : [];
+    if (bool.boolop === 'OR_EXPR') return args.every((a) => filters(a));
+    if (bool.boolop === 'AND_EXPR') return args.some((a) => filters(a));
+    return true;
+  }
+  const expr = w.A_Expr as Node | undefined;
+  if (expr && expr.kind === 'AEXPR_OP' && expr.lexpr !== undefined && strip(expr.lexpr) === strip(expr.rexpr)) return false;
+  return true;
+}
+
 function operationOf(type: string, body: Node): Operation | null {
   if (type === 'VariableSetStmt') {
     const name = String(body.name ?? '');
@@ -101,7 +135,7 @@ function operationOf(type: string, body: Node): Operation | null {
       }
     }
   }
-  const unbounded = (kind === 'update' || kind === 'delete') && body.whereClause === undefined;
+  const unbounded = (kind === 'update' || kind === 'delete') && !filters(body.whereClause);
   const program = kind === 'copy' && body.is_program === true;
   return { kind, tables: [...new Set(tables)], unbounded, program };
 }
