@@ -27,6 +27,7 @@ export const APP_PASSWORD = 'orders-app-Upstream-Secret-7f3c9';
 export const CLIENTS = [
   { clientId: 'ci-agent', clientSecret: 'ci-agent-secret', groups: ['ci-agents'], ciJob: '4711' },
   { clientId: 'dba-alice', clientSecret: 'dba-alice-secret', groups: ['dba', 'staff'] },
+  { clientId: 'dba-bob', clientSecret: 'dba-bob-secret', groups: ['dba'] },
   { clientId: 'intern-bot', clientSecret: 'intern-bot-secret', groups: ['interns'] },
 ];
 
