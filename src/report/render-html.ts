@@ -67,6 +67,10 @@ function statementRow(e: ReportEvent): string {
   const failed = results.some((r) => r.error !== null || r.status === 'error');
   const label = (r: ReportResult): string => (results.length > 1 ? `[${r.index}] ` : '');
   const stmtName = e.type === 'pg.execute' && e.statementName ? `<div class="muted">statement ${esc(e.statementName)}${e.portal ? `, portal ${esc(e.portal)}` : ''}</div>` : '';
+  const d = e.decision;
+  const policy = d
+    ? `<div class="${d.action === 'allow' ? 'muted' : 'error'}">policy: ${esc(d.action)} by "${esc(d.policy)}"${d.reason ? ` (${esc(d.reason)})` : ''}${d.approvalId ? `, approval ${esc(d.approvalId)}` : ''}</div>`
+    : '';
   const res = results.length === 0
     ? '<span class="muted">no result recorded</span>'
     : results
@@ -78,7 +82,7 @@ function statementRow(e: ReportEvent): string {
     .map((r) => (results.length > 1 ? `<div class="muted">[${r.index}]</div>` : '') + sampleTable(r))
     .join('');
   return `<tr${failed ? ' class="err"' : ''}><td>${e.seq}</td><td>${esc(e.time)}</td>`
-    + `<td><pre>${esc(e.command ?? '')}</pre>${stmtName}</td><td>${paramsCell(e)}</td><td>${res}</td><td>${samples || MUTED_DASH}</td></tr>`;
+    + `<td><pre>${esc(e.command ?? '')}</pre>${stmtName}${policy}</td><td>${paramsCell(e)}</td><td>${res}</td><td>${samples || MUTED_DASH}</td></tr>`;
 }
 
 function otherRow(e: ReportEvent): string {

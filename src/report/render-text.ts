@@ -44,6 +44,13 @@ export function eventDetail(e: ReportEvent): string {
       return `checkpoint tree size ${e.treeSize ?? '-'}, root ${q(e.rootHash)}, key ${q(e.keyId)}`;
     case 'ledger.pruned':
       return `pruned ${e.count ?? 0} record payload(s) up to seq ${e.upToSeq ?? '-'}`;
+    case 'approval.requested':
+      return `${q(e.approval?.id)} for statement #${e.statementSeq ?? '-'}: policy ${q(e.approval?.policy)} (${q(e.approval?.reason)}); reviewers ${(e.approval?.reviewers ?? []).join(', ')}; expires ${q(e.approval?.expiresAt)}`;
+    case 'approval.decided': {
+      const a = e.approval;
+      const who = a?.by === 'reviewer' ? `by ${q(a.reviewer)}` : `(${q(a?.by)})`;
+      return `${q(a?.id)} ${q(a?.decision)} ${who}${a?.reason ? `: ${a.reason}` : ''}; ${q(a?.scope)}; waited ${formatMs(a?.waitedUs ?? 0)}`;
+    }
     default:
       return e.pruned ? 'payload removed by retention' : '';
   }
@@ -65,6 +72,10 @@ function statement(e: ReportEvent, out: string[]): void {
   out.push(`#${e.seq}  ${e.time}  ${first}${rest.length === 0 ? name : ''}`);
   for (const l of rest) out.push(`${INDENT}${l}`);
   if (rest.length > 0 && name) out.push(`${INDENT}(statement${name})`);
+  if (e.decision) {
+    const d = e.decision;
+    out.push(`${INDENT}policy: ${d.action} by "${d.policy}"${d.reason ? ` (${oneLine(d.reason)})` : ''}${d.approvalId ? `, approval ${d.approvalId}` : ''}`);
+  }
   if (e.params && e.params.length > 0) {
     out.push(`${INDENT}params: ${e.params.map((p, i) => `$${i + 1}=${p === null ? 'NULL' : typeof p === 'string' ? `'${oneLine(truncate(p, CELL))}'` : oneLine(truncate(formatValue(p), CELL))}`).join(', ')}`);
   }

@@ -4,6 +4,7 @@ import {
   type AuditEventType,
   type AuthDeniedEvent,
   type ClientRecord,
+  type DecisionRecord,
   type PgResultEvent,
   type RecordedValue,
   type SessionStartEvent,
@@ -59,8 +60,27 @@ export interface ReportEvent {
   keyId?: string;
   upToSeq?: number;
   count?: number;
+  /** statements: the policy decision, when a rule decided (absent: allowed by default) */
+  decision?: DecisionRecord;
+  /** approval.requested / approval.decided */
+  approval?: ReportApproval;
   /** the payload was removed by retention: only its place in the chain remains */
   pruned?: true;
+}
+
+export interface ReportApproval {
+  id: string;
+  /** requested: the rule, its reason, who may decide, when it expires */
+  policy?: string;
+  reason?: string | null;
+  reviewers?: string[];
+  expiresAt?: string;
+  /** decided */
+  decision?: 'approved' | 'denied';
+  by?: string;
+  reviewer?: string | null;
+  scope?: string;
+  waitedUs?: number;
 }
 
 export interface ReportClient {
@@ -115,15 +135,31 @@ function toResult(r: PgResultEvent): ReportResult {
 function describe(rec: LedgerRecord): ReportEvent {
   const e = rec.event;
   const base: ReportEvent = { seq: rec.seq, time: isoFromUs(rec.time), type: e.type, command: commandText(e) };
+  const decision = (e.type === 'pg.query' || e.type === 'pg.execute' || e.type === 'pg.function_call' || e.type === 'pg.prepare') && e.decision
+    ? { decision: e.decision }
+    : {};
   switch (e.type) {
     case 'pg.query':
-      return { ...base, result: null };
+      return { ...base, ...decision, result: null };
     case 'pg.execute':
-      return { ...base, statementName: e.statement, portal: e.portal, params: e.params, maxRows: e.maxRows, result: null };
+      return { ...base, statementName: e.statement, portal: e.portal, params: e.params, maxRows: e.maxRows, ...decision, result: null };
     case 'pg.function_call':
-      return { ...base, functionOid: e.functionOid, params: e.args, result: null };
+      return { ...base, functionOid: e.functionOid, params: e.args, ...decision, result: null };
     case 'pg.prepare':
-      return { ...base, statementName: e.name, paramTypes: e.paramTypes };
+      return { ...base, statementName: e.name, paramTypes: e.paramTypes, ...decision };
+    case 'approval.requested':
+      return {
+        ...base, statementSeq: e.statementSeq,
+        approval: { id: e.approvalId, policy: e.policy, reason: e.reason, reviewers: e.reviewers, expiresAt: isoFromUs(e.expiresAt) },
+      };
+    case 'approval.decided':
+      return {
+        ...base,
+        approval: {
+          id: e.approvalId, decision: e.decision, by: e.by, reviewer: e.reviewer?.subject ?? null, reason: e.reason, waitedUs: e.waitedUs,
+          scope: e.scope.kind === 'grant' ? `grant ${e.scope.grantId} until ${isoFromUs(e.scope.until)}` : 'once',
+        },
+      };
     case 'pg.cancel':
       return { ...base, statementSeq: e.statementSeq };
     case 'session.start':

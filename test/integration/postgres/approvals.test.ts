@@ -4,7 +4,7 @@ import postgres from 'postgres';
 import type { ApprovalDecidedEvent, ApprovalRequestedEvent, AuditEvent, PgResultEvent } from '../../../src/core/events.js';
 import { TokenVerifier } from '../../../src/identity/verifier.js';
 import type { Principal } from '../../../src/identity/principal.js';
-import { endedSession, startEnv, type GatewayEnv } from '../../support/gateway-fixture.js';
+import { cli, endedSession, startEnv, type GatewayEnv } from '../../support/gateway-fixture.js';
 
 /**
  * Held statements end to end: a real client waits on a review rule, reviewers with real OIDC
@@ -184,5 +184,22 @@ describe('approvals', () => {
     expect(decidedFor(all, id)).toMatchObject({ decision: 'denied', by: 'cancelled' });
     expect(env.gateway.approvals.get(id)?.decision?.by).toBe('cancelled');
     expect(await customerName(1)).toBe(before);
+  });
+
+  it('the session report shows each decision, the approval request and its reviewer', async () => {
+    let sessionId = '';
+    for await (const r of env.gateway.ledger.scan()) {
+      const e = JSON.parse(r.payload) as AuditEvent;
+      if (e.type === 'approval.decided' && e.by === 'reviewer' && e.reason === 'routine fix') {
+        sessionId = r.sessionId;
+        break;
+      }
+    }
+    expect(sessionId).not.toBe('');
+    const r = await cli(env, ['report', sessionId]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/policy: review by "review-customer-writes" \(.*\), approval ap_\w+/);
+    expect(r.stdout).toMatch(/approval\.requested\s+ap_\w+ for statement #\d+: policy review-customer-writes/);
+    expect(r.stdout).toMatch(/approval\.decided\s+ap_\w+ approved by dba-alice: routine fix; once; waited/);
   });
 });
