@@ -11,7 +11,15 @@ describe('SQL classification with the PostgreSQL parser', () => {
     ['delete from customers where id = 1', ['delete'], false],
     ['/* harmless */ DeLeTe FROM "customers"', ['delete'], true],
     ['UPDATE orders SET status = 1', ['update'], true],
-    ['UPDATE orders SET status = 1 WHERE true', ['update'], false],
+    // a WHERE that cannot narrow the rows is no bound
+    ['UPDATE orders SET status = 1 WHERE true', ['update'], true],
+    ['DELETE FROM orders WHERE 1 = 1', ['delete'], true],
+    ['DELETE FROM orders WHERE id = id', ['delete'], true],
+    ['DELETE FROM orders WHERE id = 1 OR true', ['delete'], true],
+    ["DELETE FROM orders WHERE now() > '2000-01-01'", ['delete'], true],
+    ['DELETE FROM orders WHERE id = 1 AND true', ['delete'], false],
+    ['DELETE FROM orders WHERE id = 1 OR id = 2', ['delete'], false],
+    ['DELETE FROM orders WHERE CURRENT OF c', ['delete'], false],
     ['SELECT 1; DELETE FROM customers', ['select', 'delete'], true],
     ['WITH gone AS (DELETE FROM customers RETURNING *) SELECT count(*) FROM gone', ['select', 'delete'], true],
     ['SELECT * FROM (WITH x AS (UPDATE orders SET a = 1 RETURNING id) SELECT * FROM x) y', ['select', 'select', 'update'], true],
@@ -21,6 +29,11 @@ describe('SQL classification with the PostgreSQL parser', () => {
     expect(c.parsed).toBe(true);
     expect(c.operations.map((o) => o.kind).sort()).toEqual([...expected].sort());
     expect(c.operations.some((o) => o.unbounded)).toBe(unbounded);
+  });
+
+  it('lists the functions called anywhere, lower case and schema-qualified where given', () => {
+    expect(classify('SELECT PG_CATALOG.pg_terminate_backend(pid) FROM pg_stat_activity WHERE f(x) > 0').functions.sort()).toEqual(['f', 'pg_catalog.pg_terminate_backend']);
+    expect(classify('SELECT 1').functions).toEqual([]);
   });
 
   it('finds the tables, schema-qualified where given', () => {
