@@ -1,9 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { serialize } from 'pg-protocol';
 import type { AuditEvent, PgResultEvent } from '../../../src/core/events.js';
 import { errorResponse, readyForQuery } from '../../../src/protocols/postgres/backend.js';
 import { PgRelay, type ClientOut, type PendingRecord } from '../../../src/protocols/postgres/relay.js';
 import { MessageWriter } from '../../../src/protocols/postgres/wire.js';
+import { BLOCKED_PORTAL, BLOCKED_SQL, executeMessage, parseMessage, queryMessage } from '../../../src/protocols/postgres/frontend.js';
+import { initClassifier } from '../../../src/policy/classify.js';
+import { commandGate } from '../../../src/policy/gate.js';
+import { loadConfigText } from '../../../src/core/config.js';
 
 /** Server-side message builders for the relay's upstream direction. */
 const S = {
@@ -33,7 +37,10 @@ const bytesOf = (out: ClientOut[]): Buffer[] => out.map((o) => (Buffer.isBuffer(
 
 /** Plays the role of the session driver: assigns seqs to command records as the ledger would. */
 class Harness {
-  readonly relay = new PgRelay(limits);
+  readonly relay: PgRelay;
+  constructor(gate?: ConstructorParameters<typeof PgRelay>[1]) {
+    this.relay = new PgRelay(limits, gate);
+  }
   readonly log: Array<{ seq: number; event: AuditEvent }> = [];
   forwarded = Buffer.alloc(0);
 
@@ -130,5 +137,70 @@ describe('PgRelay (sans-IO)', () => {
     h.server(S.rowDescription('pg_sleep'));
     const left = h.relay.interrupt();
     expect(left.map((r) => r.event)).toEqual([expect.objectContaining({ type: 'pg.result', status: 'interrupted', statementSeq: 1 })]);
+  });
+});
+
+describe('PgRelay guardrails (sans-IO)', () => {
+  beforeAll(() => initClassifier());
+  const principal = { subject: 'agent', groups: ['ci'], issuer: 'https://idp', clientId: null, tokenId: 'j', tokenSha256: 'x', ciJob: null, expiresAt: null };
+  const cfg = loadConfigText(`
+identity: { issuer: 'https://idp.example', audience: a }
+ledger: { sqlite: ./l.db }
+listeners: {}
+policies:
+  - { name: no-drop, match: { statement: [drop] }, action: block }
+  - { name: review-deletes, match: { statement: [delete] }, action: review, reviewers: [dba] }
+`, null, {}).config;
+  const gate = () => commandGate(cfg, principal, 'orders');
+
+  it('replaces a blocked Query by a stand-in and answers with 42501 in place of the server\'s error', () => {
+    const h = new Harness(gate());
+    const step = h.client(serialize.query('DROP TABLE orders'));
+    expect(Buffer.concat(bytesOf(step.out))).toEqual(queryMessage(BLOCKED_SQL));
+    expect(h.log[0]!.event).toMatchObject({ type: 'pg.query', text: 'DROP TABLE orders', decision: { action: 'block', policy: 'no-drop' } });
+    const back = h.relay.fromUpstream(Buffer.concat([S.error('42601', 'syntax error at or near "gatehouse_blocked"'), readyForQuery('T')]));
+    const toClient = Buffer.concat(back.out);
+    expect(toClient.toString('latin1')).toContain('blocked by policy "no-drop"');
+    expect(toClient.toString('latin1')).not.toContain('syntax error');
+    expect(toClient.subarray(-6)).toEqual(readyForQuery('T'));
+    expect(back.records.map((r) => r.event)).toEqual([expect.objectContaining({ type: 'pg.result', status: 'blocked', error: expect.objectContaining({ sqlstate: '42501' }) })]);
+  });
+
+  it('never forwards a byte of a blocked command, wherever the chunks split it', () => {
+    const drop = serialize.query('DROP TABLE orders');
+    const select = serialize.query('SELECT 1');
+    const stream = Buffer.concat([select, drop, select]);
+    for (let cut = 0; cut <= stream.length; cut++) {
+      for (let cut2 = cut; cut2 <= stream.length; cut2 += 7) {
+        const h = new Harness(gate());
+        h.client(stream.subarray(0, cut));
+        h.client(stream.subarray(cut, cut2));
+        h.client(stream.subarray(cut2));
+        expect(h.forwarded, `cut at ${cut}/${cut2}`).toEqual(Buffer.concat([select, queryMessage(BLOCKED_SQL), select]));
+      }
+    }
+  });
+
+  it('blocks at Parse and at Execute with stand-ins of the same kind; review is held at Execute only', () => {
+    const h = new Harness(gate());
+    const step = h.client(
+      serialize.parse({ name: 'd', text: 'DROP TABLE orders', types: [] }),
+      serialize.bind({ statement: 'd' }),
+      serialize.execute({}),
+      serialize.parse({ name: 'x', text: 'DELETE FROM orders WHERE id = $1', types: [] }),
+      serialize.bind({ statement: 'x', values: ['1'] }),
+      serialize.execute({}),
+      serialize.sync(),
+    );
+    const out = step.out;
+    const held = out.filter((o) => !Buffer.isBuffer(o));
+    expect(held).toHaveLength(1);
+    expect(held[0]).toMatchObject({ kind: 'held', text: 'DELETE FROM orders WHERE id = $1', gate: { state: 'pending' } });
+    const sent = Buffer.concat(bytesOf(out));
+    expect(sent.includes(parseMessage('d', BLOCKED_SQL))).toBe(true);
+    expect(sent.includes(executeMessage(BLOCKED_PORTAL, 0))).toBe(true);
+    expect(sent.includes(Buffer.from('DROP TABLE'))).toBe(false);
+    // the statement under review went to the server at Parse (nothing runs there)
+    expect(sent.includes(serialize.parse({ name: 'x', text: 'DELETE FROM orders WHERE id = $1', types: [] }))).toBe(true);
   });
 });
