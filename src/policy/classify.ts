@@ -159,6 +159,7 @@ export function statementShape(text: string): string {
 
 const cache = new Map<string, Classification>();
 const CACHE_MAX = 10_000;
+const CACHE_TEXT_MAX = 16 * 1024;
 
 export function classify(text: string): Classification {
   const hit = cache.get(text);
@@ -179,7 +180,10 @@ export function classify(text: string): Classification {
   } catch (e) {
     result = { parsed: false, error: e instanceof Error ? e.message : String(e), operations: [], functions: [] };
   }
-  if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
-  cache.set(text, result);
+  // long texts (bulk INSERTs) are classified every time rather than pinned in memory
+  if (text.length <= CACHE_TEXT_MAX) {
+    if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
+    cache.set(text, result);
+  }
   return result;
 }
