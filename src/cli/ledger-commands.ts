@@ -95,11 +95,17 @@ export async function report(id: string, opts: { config?: string; format: string
 
 export interface SearchOptions extends SessionsOptions {
   cursor?: string;
+  result?: string;
 }
+
+const RESULTS = ['ok', 'error', 'blocked', 'skipped', 'suspended', 'interrupted'];
 
 export async function search(opts: SearchOptions): Promise<number> {
   if (opts.status !== undefined && !STATUSES.includes(opts.status as SessionStatus)) {
     throw new GatehouseError('GH_ERR_USAGE', `--status must be one of ${STATUSES.join(', ')} (got "${opts.status}")`);
+  }
+  if (opts.result !== undefined && !RESULTS.includes(opts.result)) {
+    throw new GatehouseError('GH_ERR_USAGE', `--result must be one of ${RESULTS.join(', ')} (got "${opts.result}")`);
   }
   const limit = Number(opts.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new GatehouseError('GH_ERR_USAGE', `--limit must be an integer from 1 to 10000 (got "${opts.limit}")`);
@@ -117,6 +123,7 @@ export async function search(opts: SearchOptions): Promise<number> {
   set('status', opts.status as SessionStatus | undefined);
   set('ciJob', opts.ciJob);
   set('token', opts.token);
+  set('result', opts.result);
   set('since', timeArg('--since', opts.since));
   set('until', timeArg('--until', opts.until));
   set('cursor', cursor);

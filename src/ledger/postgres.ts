@@ -257,6 +257,7 @@ export class PostgresLedger implements LedgerStore {
     if (f.protocol !== undefined) add('s.protocol = ?', f.protocol);
     if (f.status !== undefined) add('s.status = ?', f.status);
     if (f.ciJob !== undefined) add('s.ci_job = ?', f.ciJob);
+    if (f.result !== undefined) add('c.status = ?', f.result);
     if (f.token !== undefined) {
       params.push(f.token);
       where.push(`(s.token_id = $${params.length} OR s.token_sha256 = $${params.length})`);

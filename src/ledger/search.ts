@@ -15,6 +15,8 @@ export interface SearchFilter {
   connection?: string;
   protocol?: string;
   status?: SessionStatus;
+  /** the command's own outcome: ok, error, blocked, skipped, suspended, interrupted */
+  result?: string;
   ciJob?: string;
   /** jti-based token id, or the token's SHA-256 */
   token?: string;
@@ -86,6 +88,7 @@ export function searchSql(f: SearchFilter, manySessions = false): { sql: string;
   if (text) add('commands_fts MATCH ?', f.text!);
   const sessions = sessionFilterSql(f);
   if (sessions) add(`${manySessions && !text ? '+' : ''}c.session_id IN (SELECT id FROM sessions WHERE ${sessions.where})`, ...sessions.params);
+  if (f.result !== undefined) add('c.status = ?', f.result);
   if (f.since !== undefined) add('c.time_us >= ?', f.since);
   if (f.until !== undefined) add('c.time_us < ?', f.until);
   if (f.cursor !== undefined) add(`${text ? 'f.rowid' : 'c.seq'} < ?`, f.cursor);

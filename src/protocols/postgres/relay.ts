@@ -672,7 +672,10 @@ export class PgRelay {
           this.emit(rec, status, null, err);
           attributed = true;
         } else if (x.k === 'execute') {
-          this.emit(rec, 'skipped', null, null);
+          // a command the gateway blocked stays "blocked" even when an earlier error skipped it
+          const g = x.gate;
+          if (g?.state === 'block' && g.error) this.emit(rec, 'blocked', null, recordedError(g.error));
+          else this.emit(rec, 'skipped', null, null);
         }
       }
       this.shift();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import type { AuditEvent, PgResultEvent } from '../../../src/core/events.js';
 import { readStatementLog } from '../../../src/dev/statement-log.js';
-import { psql, startEnv, type GatewayEnv } from '../../support/gateway-fixture.js';
+import { cli, psql, startEnv, type GatewayEnv } from '../../support/gateway-fixture.js';
 import { CORPUS, CORPUS_POLICIES } from './bypass-corpus.js';
 
 /**
@@ -143,5 +143,18 @@ describe('a blocked statement', () => {
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     await c.end();
+  });
+
+  it('`gatehouse search --result blocked` finds blocked statements, over both protocols', async () => {
+    const r = await cli(env, ['search', '--result', 'blocked', '--limit', '500', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const hits = (JSON.parse(r.stdout) as { hits: Array<{ text: string; type: string; status: string; sqlstate: string }> }).hits;
+    expect(hits.length).toBeGreaterThan(60);
+    expect(hits.every((h) => h.status === 'blocked' && h.sqlstate === '42501')).toBe(true);
+    expect(hits.some((h) => h.type === 'pg.execute')).toBe(true);
+    expect(hits.map((h) => h.text)).toContain('TRUNCATE orders');
+    const bad = await cli(env, ['search', '--result', 'nope']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--result must be one of ok, error, blocked');
   });
 });
