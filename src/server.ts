@@ -8,6 +8,9 @@ import { Checkpointer, checkpointOptions } from './ledger/checkpointer.js';
 import { startRetention } from './ledger/retention.js';
 import { startPgListener, type PgListener } from './protocols/postgres/listener.js';
 import { ApprovalBroker } from './approvals/broker.js';
+import { webhookFromConfig } from './approvals/notify.js';
+import { apiBaseUrl, approveHint } from './approvals/review-commands.js';
+import { startApi, type ApiServer } from './api/start.js';
 import { initClassifier } from './policy/classify.js';
 
 /**
@@ -17,6 +20,8 @@ import { initClassifier } from './policy/classify.js';
 
 export interface Gateway {
   postgres: PgListener | null;
+  /** the reviewers' HTTP API, when listeners.api is configured */
+  api: ApiServer | null;
   approvals: ApprovalBroker;
   ledger: LedgerStore;
   close(graceMs?: number): Promise<void>;
@@ -36,14 +41,27 @@ export async function startGateway(loaded: LoadedConfig, log: Logger): Promise<G
   await verifier.discover().catch((e: unknown) => log.warn({ issuer: cfg.identity.issuer, err: (e as Error).message }, 'OIDC discovery failed; will retry on the first login'));
   // the SQL parser (WASM) is loaded before the first statement needs it
   await initClassifier();
-  const approvals = new ApprovalBroker({ ledger, log: log.child({ component: 'approvals' }) });
+  const webhook = webhookFromConfig(cfg.approvals, apiBaseUrl(cfg), log.child({ component: 'webhook' }));
+  let api: ApiServer | null = null;
+  const approvals = new ApprovalBroker({
+    ledger,
+    log: log.child({ component: 'approvals' }),
+    ...(webhook ? { notifier: webhook } : {}),
+    // the hint names the API the reviewers reach: the configured public URL, else the bound one
+    approveHint: (id) => approveHint(cfg.approvals.url ?? api?.url ?? null)(id),
+  });
   // requests a previous run left waiting are recorded as denied; grants still in force come back
   const recovered = await approvals.recover(ledger);
   if (recovered.denied > 0) log.warn({ denied: recovered.denied }, 'approval requests left waiting by the previous run were recorded as denied');
   let postgres: PgListener | null = null;
   try {
+    if (cfg.listeners.api) api = await startApi({ loaded, broker: approvals, verifier, log: log.child({ component: 'api' }) });
+    else if (cfg.policies.some((p) => p.action === 'review')) {
+      log.warn('policies hold statements for review, but listeners.api is not configured: nobody can decide, so held statements time out as denied');
+    }
     if (cfg.listeners.postgres) postgres = await startPgListener({ loaded, verifier, ledger, log, approvals });
   } catch (e) {
+    await api?.close();
     await checkpointer?.close();
     await ledger.close();
     throw e;
@@ -51,13 +69,16 @@ export async function startGateway(loaded: LoadedConfig, log: Logger): Promise<G
   let closing: Promise<void> | null = null;
   return {
     postgres,
+    api,
     approvals,
     ledger,
     close(graceMs = 10_000) {
       closing ??= (async () => {
         // commands waiting for a reviewer are denied first, so their sessions can drain
         await approvals.close();
+        await api?.close();
         if (postgres) await postgres.close(graceMs);
+        await webhook?.flush();
         retention?.stop();
         // the last checkpoint covers every session's end
         await checkpointer?.close();

@@ -270,6 +270,11 @@ export class ApprovalBroker {
     return [...this.pending.values()].map((e) => e.approval);
   }
 
+  /** Recently decided requests (the last 1000 since start), newest first. */
+  decided(): Approval[] {
+    return [...this.recent.values()].reverse();
+  }
+
   /** A pending or recently decided request. */
   get(id: string): Approval | null {
     return this.pending.get(id)?.approval ?? this.recent.get(id) ?? null;
@@ -288,7 +293,7 @@ export class ApprovalBroker {
       if (r.event.type !== 'approval.decided') continue;
       done.add(r.event.approvalId);
       const s = r.event.scope;
-      if (r.event.decision === 'approved' && s.kind === 'grant' && s.until > now) {
+      if (r.event.decision === 'approved' && s.kind === 'grant' && s.until > now && !this.grants.some((g) => g.id === s.grantId)) {
         const req = requested.find((q) => q.event.type === 'approval.requested' && q.event.approvalId === (r.event as ApprovalDecidedEvent).approvalId);
         if (req?.event.type === 'approval.requested') {
           this.grants.push({ id: s.grantId, approvalId: req.event.approvalId, subject: req.event.requester.subject, connection: req.event.connection, shape: req.event.shape, until: s.until, grantedBy: r.event.reviewer?.subject ?? '?' });

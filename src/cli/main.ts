@@ -17,6 +17,12 @@ const keysGenerate = async (o: Parameters<Integrity['keysGenerate']>[0]) => (awa
 const evidence = async (id: string, o: Parameters<Integrity['evidence']>[1]) => (await import('./integrity-commands.js')).evidence(id, o);
 const verifyEvidence = async (f: string, o: Parameters<Integrity['verifyEvidenceFile']>[1]) => (await import('./integrity-commands.js')).verifyEvidenceFile(f, o);
 const token = async (o: Parameters<typeof import('./token.js').token>[0]) => (await import('./token.js')).token(o);
+type Approvals = typeof import('./approvals.js');
+const approvalsList = async (o: Parameters<Approvals['approvalsList']>[0]) => (await import('./approvals.js')).approvalsList(o);
+const approvalsShow = async (id: string, o: Parameters<Approvals['approvalsShow']>[1]) => (await import('./approvals.js')).approvalsShow(id, o);
+const approvalsApprove = async (id: string, o: Parameters<Approvals['approvalsApprove']>[1]) => (await import('./approvals.js')).approvalsApprove(id, o);
+const approvalsDeny = async (id: string, o: Parameters<Approvals['approvalsDeny']>[1]) => (await import('./approvals.js')).approvalsDeny(id, o);
+const approvalsGrants = async (o: Parameters<Approvals['approvalsGrants']>[0]) => (await import('./approvals.js')).approvalsGrants(o);
 
 const program = new Command('gatehouse')
   .description('Gatehouse: an identity-aware, recording gateway for AI agents and CI jobs')
@@ -53,7 +59,9 @@ function withFilters(cmd: Command, defaultLimit: string): Command {
 
 withFilters(program.command('sessions').description('list recorded sessions, newest first'), '100').action((o) => run(() => sessions(o)));
 
-withFilters(program.command('search').description('find recorded statements (with their session, identity and time), newest first'), '50').action((o) =>
+withFilters(program.command('search').description('find recorded statements (with their session, identity and time), newest first'), '50')
+  .option('--result <outcome>', "the statement's own outcome: ok, error, blocked (by policy or a reviewer), skipped, suspended, interrupted")
+  .action((o) =>
   run(() => search(o)),
 );
 
@@ -116,5 +124,32 @@ program
   .option('--client-secret <secret>', 'client secret (default: $GATEHOUSE_CLIENT_SECRET, or the dev issuer config)')
   .option('--resource <uri>', 'resource / audience to ask for (default: identity.audience)')
   .action((o) => run(() => token(o)));
+
+const approvalsCmd = program
+  .command('approvals')
+  .description("review commands held for approval, through the gateway's API with your own OIDC token ($GATEHOUSE_TOKEN)");
+/** How every approvals subcommand reaches the API and proves who the reviewer is. */
+function withApi(cmd: Command): Command {
+  return cmd
+    .addOption(configOption())
+    .option('--url <url>', 'API base URL (default: approvals.url or listeners.api of --config/$GATEHOUSE_CONFIG, else $GATEHOUSE_API_URL)')
+    .option('--token <token>', 'your OIDC access token (default: $GATEHOUSE_TOKEN; prefer the variable, arguments are visible to other users)')
+    .option('--insecure', "don't verify the API's TLS certificate (development: listeners.api.tls.selfSigned)")
+    .option('--json', 'print JSON');
+}
+withApi(approvalsCmd.command('list').description('pending requests, oldest first'))
+  .option('--all', 'include recently decided requests')
+  .action((o) => run(() => approvalsList(o)));
+withApi(approvalsCmd.command('show').description('one request: who, where, which rule, the full statement').argument('<id>'))
+  .action((id: string, o) => run(() => approvalsShow(id, o)));
+withApi(approvalsCmd.command('approve').description('approve a held statement (once, or --for a time-bound grant)').argument('<id>'))
+  .option('--reason <text>', 'why (recorded in the ledger)')
+  .option('--for <duration>', 'grant: the requester may run statements of the same shape on the same connection for this long (e.g. 30m, max 24h)')
+  .action((id: string, o) => run(() => approvalsApprove(id, o)));
+withApi(approvalsCmd.command('deny').description('deny a held statement; it is not run').argument('<id>'))
+  .option('--reason <text>', 'why (recorded in the ledger, shown to the requester)')
+  .action((id: string, o) => run(() => approvalsDeny(id, o)));
+withApi(approvalsCmd.command('grants').description('time-bound grants in force'))
+  .action((o) => run(() => approvalsGrants(o)));
 
 await program.parseAsync();

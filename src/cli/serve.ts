@@ -23,6 +23,7 @@ export async function serve(opts: { config?: string; drainTimeout: string }): Pr
   const pg = gw.postgres;
   const parts = [
     pg ? `postgres ${pg.address.address}:${pg.address.port} (tls ${pg.tls ? 'offered' : 'off'})` : null,
+    gw.api ? `api ${gw.api.url}` : null,
     `ledger ${ledgerLocation(loaded)}`,
   ].filter((p) => p !== null);
   out(`gatehouse ready: ${parts.join(', ')}`);

@@ -1,0 +1,84 @@
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { isGatehouseError } from '../core/errors.js';
+import type { ServerTlsOptions } from '../core/tls.js';
+import type { Logger } from '../core/log.js';
+import { approvalRoutes, type ApprovalRoutesDeps } from './approvals-routes.js';
+import { bearerAuth, type BearerVerifier } from './auth.js';
+import { errorBody, httpStatusFor } from './http-errors.js';
+
+/**
+ * The Gatehouse HTTP API (fastify): today the reviewers' side of approvals. Fastify's own logger
+ * stays off; this module logs one line per request itself (method, route, status, caller, time)
+ * so no header, and so no Authorization header, can reach a log line.
+ */
+
+export interface ApiDeps extends ApprovalRoutesDeps {
+  verifier: BearerVerifier;
+  log: Logger;
+}
+
+export interface ApiOptions {
+  /** serve HTTPS with this certificate (startApi reads it from listeners.api.tls) */
+  tls?: ServerTlsOptions | null;
+}
+
+/** Request bodies are a reason and a duration: 16 KiB is plenty and bounds what a caller can make us parse. */
+export const API_BODY_LIMIT = 16 * 1024;
+
+export function buildApi(deps: ApiDeps, options: ApiOptions = {}): FastifyInstance {
+  const log = deps.log;
+  const common = {
+    logger: false,
+    bodyLimit: API_BODY_LIMIT,
+    // a reviewer's call is short; a slow client must not hold a socket
+    requestTimeout: 30_000,
+    connectionTimeout: 30_000,
+    forceCloseConnections: true,
+    routerOptions: { maxParamLength: 128 },
+    return503OnClosing: true,
+  } as const;
+  // An HTTPS instance differs from an HTTP one only in its raw server type; the request and reply
+  // objects are the same, so both are handled as the default FastifyInstance.
+  const app = (options.tls ? Fastify({ ...common, https: { ...options.tls } }) : Fastify(common)) as unknown as FastifyInstance;
+
+  app.decorateRequest('principal', null);
+
+  app.addHook('onSend', async (_req, reply, payload) => {
+    // decisions and pending statements are not for caches or content sniffing
+    reply.header('cache-control', 'no-store');
+    reply.header('x-content-type-options', 'nosniff');
+    return payload;
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    log.info(
+      { method: req.method, route: req.routeOptions.url ?? null, url: req.url, status: reply.statusCode, caller: req.principal?.subject ?? null, ms: Math.round(reply.elapsedTime) },
+      'api request',
+    );
+  });
+
+  app.setErrorHandler(async (e: FastifyError, req, reply) => {
+    if (isGatehouseError(e)) {
+      if (e.detail !== undefined) log.warn({ code: e.code, detail: e.detail, url: req.url }, 'api error');
+      return reply.code(httpStatusFor(e.code)).send(errorBody(e.code, e.message));
+    }
+    // fastify's own client errors: bad JSON, body too large, unsupported content type
+    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+      return reply.code(e.statusCode).send(errorBody('GH_ERR_USAGE', e.message));
+    }
+    log.error({ err: e.message, stack: e.stack, url: req.url }, 'api: unexpected error');
+    return reply.code(500).send(errorBody(undefined, 'internal error; the gateway log has the details'));
+  });
+
+  app.setNotFoundHandler(async (req, reply) => reply.code(404).send(errorBody('GH_ERR_USAGE', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`)));
+
+  app.get('/api/health', async () => ({ status: 'ok' }));
+
+  // everything else needs a bearer token; the hook runs before the body is even read
+  void app.register(async (scope) => {
+    scope.addHook('onRequest', bearerAuth(deps.verifier, log));
+    approvalRoutes(scope, deps);
+  });
+
+  return app;
+}
