@@ -67,7 +67,8 @@ function ruleApplies(r: PolicyRule, principal: Principal, connection: string, cm
 function describe(r: PolicyRule, cmd: Command): string {
   if (r.reason) return r.reason;
   const ops = cmd.classification.operations.map((o) => `${o.kind.toUpperCase()}${o.tables.length ? ` ${o.tables.join(', ')}` : ''}${o.unbounded ? ' without WHERE' : ''}`);
-  return `${ops.join('; ') || 'this statement'} is not allowed here`;
+  const what = ops.join('; ') || 'this statement';
+  return r.action === 'review' ? `${what} needs a reviewer's approval` : `${what} is not allowed here`;
 }
 
 export function decide(cfg: PolicyConfig, principal: Principal, connection: string, cmd: Command, now = new Date()): Decision {

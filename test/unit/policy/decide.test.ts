@@ -38,7 +38,7 @@ describe('decide', () => {
       expect(d(dba, sql), sql).toMatchObject({ action: 'review', policy: 'review-unbounded-writes', reviewers: ['dba-oncall'], timeoutMs: 600_000 });
     }
     expect(d(dba, 'DELETE FROM customers WHERE id = 1')).toMatchObject({ action: 'allow' });
-    expect(d(dba, 'DELETE FROM customers').reason).toBe('DELETE customers without WHERE is not allowed here');
+    expect(d(dba, 'DELETE FROM customers').reason).toBe("DELETE customers without WHERE needs a reviewer's approval");
   });
 
   it('uses the configured reason, matches tables with or without schema, and honours time windows', () => {
