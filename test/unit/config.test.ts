@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadConfigText } from '../../src/core/config.js';
 import { GatehouseError } from '../../src/core/errors.js';
@@ -35,6 +36,13 @@ function error(text: string, env: Record<string, string> = { ORDERS_PASSWORD: 'p
 }
 
 describe('configuration', () => {
+  it.each(['examples/gatehouse.yaml', 'examples/dev.yaml'])('accepts the shipped %s', (file) => {
+    const text = readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
+    const { config } = loadConfigText(text, `/etc/gatehouse/${file}`, { ORDERS_PASSWORD: 'pw', APPROVALS_SLACK_WEBHOOK: 'https://hooks.example/x' });
+    expect(config.policies.map((p) => p.name)).toEqual(['no-ddl-for-agents', 'review-unbounded-writes']);
+    expect(config.listeners.api).toBeDefined();
+  });
+
   it('accepts the documented example, taking the secret from the environment', () => {
     const { config, baseDir } = loadConfigText(EXAMPLE, '/etc/gatehouse/gatehouse.yaml', { ORDERS_PASSWORD: 's3cret' });
     expect(config.connections[0]).toMatchObject({ name: 'orders', password: 's3cret', groups: ['dba', 'ci-agents'], port: 5432 });
