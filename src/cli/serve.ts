@@ -10,6 +10,21 @@ import { loadConfig, out } from './common.js';
  */
 export async function serve(opts: { config?: string; drainTimeout: string }): Promise<number> {
   const loaded = loadConfig(opts.config);
+  const graceMs = Number(opts.drainTimeout) * 1000;
+  // listen for SIGTERM/SIGINT before anything starts: a supervisor may stop the gateway the moment
+  // it reads the ready line (or before), and the default action would kill it without draining
+  let started = false;
+  const stopRequested = new Promise<string>((resolve) => {
+    const stop = (signal: string) => {
+      // before the gateway is up there is nothing to drain: stop at once, as the default action would
+      if (!started) process.exit(signal === 'SIGINT' ? 130 : 143);
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve(signal);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
   const log = createLogger({ level: loaded.config.log.level });
   const dev = loaded.config.dev ? await startDevEnvironment(loaded, log) : null;
   for (const line of dev?.describe() ?? []) process.stderr.write(`${line}\n`);
@@ -26,18 +41,10 @@ export async function serve(opts: { config?: string; drainTimeout: string }): Pr
     gw.api ? `api ${gw.api.url}` : null,
     `ledger ${ledgerLocation(loaded)}`,
   ].filter((p) => p !== null);
+  started = true;
   out(`gatehouse ready: ${parts.join(', ')}`);
-  const graceMs = Number(opts.drainTimeout) * 1000;
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ signal, graceMs }, 'shutting down: draining sessions');
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  const signal = await stopRequested;
+  log.info({ signal, graceMs }, 'shutting down: draining sessions');
   await gw.close(graceMs);
   await dev?.close();
   log.info('stopped');
