@@ -12,6 +12,7 @@ import { webhookFromConfig } from './approvals/notify.js';
 import { apiBaseUrl, approveHint } from './approvals/review-commands.js';
 import { startApi, type ApiServer } from './api/start.js';
 import { initClassifier } from './policy/classify.js';
+import { maskingSetup } from './masking/setup.js';
 
 /**
  * The server wiring: the only module that opens listeners. It opens the ledger, prepares the token
@@ -59,7 +60,7 @@ export async function startGateway(loaded: LoadedConfig, log: Logger): Promise<G
     else if (cfg.policies.some((p) => p.action === 'review')) {
       log.warn('policies hold statements for review, but listeners.api is not configured: nobody can decide, so held statements time out as denied');
     }
-    if (cfg.listeners.postgres) postgres = await startPgListener({ loaded, verifier, ledger, log, approvals });
+    if (cfg.listeners.postgres) postgres = await startPgListener({ loaded, verifier, ledger, log, approvals, masking: maskingSetup(loaded) });
   } catch (e) {
     await api?.close();
     await checkpointer?.close();

@@ -142,6 +142,51 @@ const policyRule = z.strictObject({
   reason: z.string().optional(),
 }).refine((r) => r.action !== 'review' || r.reviewers !== undefined, { message: 'a review rule needs reviewers' });
 
+const maskingStrategy = z.enum(['redact', 'partial', 'pseudonym', 'null']);
+const builtinDetector = z.enum(['email', 'card', 'iban', 'ssn', 'phone', 'ipv4', 'ipv6', 'jwt', 'cloud_key', 'private_key']);
+
+const maskingRule = z.strictObject({
+  name,
+  /** connections the rule applies to (default: all) */
+  connections: z.array(z.string().min(1)).optional(),
+  /** groups the rule applies to (default: everyone) */
+  groups: z.array(z.string().min(1)).optional(),
+  /** groups that see clear values (e.g. the data protection officer) */
+  exempt: z.array(z.string().min(1)).default([]),
+  /** `schema.table.column`, `table.column`, or a column-name pattern with `*` (`*email*`) */
+  columns: z.array(z.string().min(1)).default([]),
+  /** detectors run over every text value (built-in names or masking.detectors names) */
+  detectors: z.array(z.string().min(1)).default([]),
+  strategy: maskingStrategy.default('redact'),
+}).refine((r) => r.columns.length > 0 || r.detectors.length > 0, { message: 'give columns, detectors, or both' });
+
+const maskingSection = z.strictObject({
+  /** HMAC key for the pseudonym strategy (e.g. ${GATEHOUSE_MASKING_KEY}); or keyFile */
+  key: z.string().min(16, 'use at least 16 characters').optional(),
+  keyFile: z.string().optional(),
+  /** custom detectors: a regular expression each */
+  detectors: z.array(z.strictObject({ name, pattern: z.string().min(1) })).default([]),
+  rules: z.array(maskingRule).default([]),
+}).superRefine((m, ctx) => {
+  if (m.key !== undefined && m.keyFile !== undefined) ctx.addIssue({ code: 'custom', message: 'give either key or keyFile, not both' });
+  const known = new Set<string>([...builtinDetector.options, ...m.detectors.map((d) => d.name)]);
+  m.rules.forEach((r, i) => {
+    for (const d of r.detectors) {
+      if (!known.has(d)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'detectors'], message: `unknown detector "${d}" (built in: ${builtinDetector.options.join(', ')}; or define it under masking.detectors)` });
+    }
+    if (r.strategy === 'pseudonym' && m.key === undefined && m.keyFile === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['rules', i, 'strategy'], message: 'the pseudonym strategy needs masking.key or masking.keyFile' });
+    }
+  });
+  m.detectors.forEach((d, i) => {
+    try {
+      if (new RegExp(d.pattern, 'u').test('')) ctx.addIssue({ code: 'custom', path: ['detectors', i, 'pattern'], message: 'the pattern matches the empty string' });
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', path: ['detectors', i, 'pattern'], message: `not a valid regular expression: ${(e as Error).message}` });
+    }
+  });
+});
+
 const devClient = z.strictObject({
   clientId: z.string().min(1),
   clientSecret: z.string().min(8),
@@ -259,6 +304,8 @@ export const ConfigSchema = z.strictObject({
     })
     .default({ maxClientMessageBytes: 16 * MiB, maxServerMessageBytes: 64 * MiB, handshakeTimeout: 15_000, maxSessions: 10_000 }),
   approvals: approvalsSection.default({}),
+  /** masking of sensitive values in results and in the ledger */
+  masking: maskingSection.default({ detectors: [], rules: [] }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
   /** development-only embedded components (dev OIDC issuer, demo PostgreSQL); never use in production */
   dev: devSection.optional(),
@@ -269,6 +316,8 @@ export type PostgresConnectionConfig = Config['connections'][number];
 export type ConnectionConfig = PostgresConnectionConfig;
 export type DevClient = z.output<typeof devClient>;
 export type PolicyRule = z.output<typeof policyRule>;
+export type MaskingConfig = z.output<typeof maskingSection>;
+export type MaskingRule = z.output<typeof maskingRule>;
 export type ListenerTlsConfig = z.output<typeof listenerTls>;
 export type ApiListenerConfig = z.output<typeof apiListener>;
 export type ApprovalsConfig = z.output<typeof approvalsSection>;

@@ -205,6 +205,8 @@ export interface PgResultEvent {
   columns: string[] | null;
   sample: RecordedValue[][];
   copy: { direction: 'in' | 'out'; bytes: number } | null;
+  /** masking: the rules that fired and how many values were masked per column (absent: none) */
+  masked?: { rules: string[]; columns: Record<string, number> };
 }
 
 /**

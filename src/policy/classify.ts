@@ -21,6 +21,8 @@ export interface Operation {
   unbounded: boolean;
   /** COPY ... TO/FROM PROGRAM */
   program: boolean;
+  /** COPY: its direction and whether its data is in binary format */
+  copy?: { to: boolean; binary: boolean };
 }
 
 export interface Classification {
@@ -137,7 +139,9 @@ function operationOf(type: string, body: Node): Operation | null {
   }
   const unbounded = (kind === 'update' || kind === 'delete') && !filters(body.whereClause);
   const program = kind === 'copy' && body.is_program === true;
-  return { kind, tables: [...new Set(tables)], unbounded, program };
+  const op: Operation = { kind, tables: [...new Set(tables)], unbounded, program };
+  if (kind === 'copy') op.copy = { to: body.is_from !== true, binary: /"defname":"format","arg":\{"String":\{"sval":"binary"/.test(JSON.stringify(body.options ?? [])) };
+  return op;
 }
 
 function qualifiedName(parts: unknown): string {

@@ -28,6 +28,7 @@ export const CLIENTS = [
   { clientId: 'ci-agent', clientSecret: 'ci-agent-secret', groups: ['ci-agents'], ciJob: '4711' },
   { clientId: 'dba-alice', clientSecret: 'dba-alice-secret', groups: ['dba', 'staff'] },
   { clientId: 'dba-bob', clientSecret: 'dba-bob-secret', groups: ['dba'] },
+  { clientId: 'dpo-dana', clientSecret: 'dpo-dana-secret', groups: ['dba', 'dpo'] },
   { clientId: 'intern-bot', clientSecret: 'intern-bot-secret', groups: ['interns'] },
 ];
 

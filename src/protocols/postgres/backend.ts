@@ -207,3 +207,43 @@ export function decodeAuthentication(body: Buffer): AuthRequest {
       return { kind: 'other', code: c };
   }
 }
+
+// 'D' DataRow: Int16 n | (Int32 len (-1 = NULL) | Byte * len) * n
+export function encodeDataRow(values: ReadonlyArray<Buffer | null>): Buffer {
+  let size = 2;
+  for (const v of values) size += 4 + (v === null ? 0 : v.length);
+  const out = Buffer.allocUnsafe(5 + size);
+  out[0] = 0x44;
+  out.writeInt32BE(4 + size, 1);
+  out.writeInt16BE(values.length, 5);
+  let pos = 7;
+  for (const v of values) {
+    if (v === null) {
+      out.writeInt32BE(-1, pos);
+      pos += 4;
+    } else {
+      out.writeInt32BE(v.length, pos);
+      v.copy(out, pos + 4);
+      pos += 4 + v.length;
+    }
+  }
+  return out;
+}
+
+/**
+ * Rewrites the human-readable fields of an ErrorResponse / NoticeResponse body (message, detail,
+ * hint, context) with `fn`, keeping every other field as it was; returns the whole message.
+ * Field layout: (Byte1 code | String value)* Byte1 0.
+ */
+export function rewriteNoticeFields(type: 'E' | 'N', body: Buffer, fn: (text: string) => string): Buffer {
+  const r = new BodyReader(body, type === 'E' ? 'ErrorResponse' : 'NoticeResponse');
+  const w = new MessageWriter();
+  for (;;) {
+    const f = r.byte();
+    if (f === 0) break;
+    const v = r.cstring();
+    // M message, D detail, H hint, W where (context): the fields that can echo values
+    w.byte(f).cstring(f === 0x4d || f === 0x44 || f === 0x48 || f === 0x57 ? fn(v) : v);
+  }
+  return w.byte(0).finish(type);
+}

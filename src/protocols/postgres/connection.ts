@@ -10,6 +10,8 @@ import type { Principal } from '../../identity/principal.js';
 import type { LedgerWriter } from '../../ledger/ledger.js';
 import type { ApprovalBroker } from '../../approvals/broker.js';
 import { commandGate } from '../../policy/gate.js';
+import { ruleTables, SessionMasker, type MaskingSetup } from '../../masking/session.js';
+import { loadCatalog } from './catalog.js';
 import { authenticationOk, backendKeyData, readyForQuery } from './backend.js';
 import { endWithFatal, fatalResponse } from './errors.js';
 import { readStartup, readToken, type StartupRequest } from './handshake.js';
@@ -37,6 +39,7 @@ export interface PgGatewayDeps {
   tls: SecureContext | null;
   registry: SessionRegistry;
   approvals: ApprovalBroker | null;
+  masking: MaskingSetup | null;
 }
 
 function config(deps: PgGatewayDeps): Config {
@@ -162,6 +165,25 @@ async function login(req: StartupRequest, deps: PgGatewayDeps, log: Logger, hand
     endWithFatal(socket, new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the audit ledger cannot record this session, so the gateway refuses it'));
     return;
   }
+  // masking rules that name tables need the target's catalog (OIDs of those tables' columns)
+  let masker: SessionMasker | null = null;
+  if (deps.masking) {
+    masker = new SessionMasker(deps.masking, principal, admission.connection.name);
+    if (masker.active && masker.hasColumnRules) {
+      const tables = ruleTables(deps.masking.config);
+      try {
+        masker = new SessionMasker(deps.masking, principal, admission.connection.name, await loadCatalog(admission.connection.name, target, tables));
+      } catch (e) {
+        // fail closed: without the catalog, table-qualified rules cannot be told apart, so the session is refused
+        handshakeDone();
+        upstream.socket.destroy();
+        log.error({ session: sessionId, err: (e as Error).message }, 'reading the target catalog for masking failed; refusing the session');
+        await deps.ledger.append([{ sessionId, time: nowUs(), event: { type: 'session.end', status: 'error', reason: `GH_ERR_UPSTREAM_UNAVAILABLE: masking catalog: ${(e as Error).message}`, statements: 0, errors: 0, durationUs: monoUs() - started } }]).catch(() => undefined);
+        endWithFatal(socket, new GatehouseError('GH_ERR_UPSTREAM_UNAVAILABLE', 'the gateway cannot prepare data masking for this connection right now; try again shortly'));
+        return;
+      }
+    }
+  }
   handshakeDone();
   const clientLeftover = req.queue.detach();
   const key = { processId: randomBytes(4).readInt32BE(0) & 0x7fffffff, secretKey: randomBytes(4) };
@@ -174,7 +196,7 @@ async function login(req: StartupRequest, deps: PgGatewayDeps, log: Logger, hand
     maxClientMessageBytes: cfg.limits.maxClientMessageBytes,
     maxServerMessageBytes: cfg.limits.maxServerMessageBytes,
     maxPreparedStatements: 10_000,
-  }, commandGate(cfg, principal, admission.connection.name));
+  }, commandGate(cfg, principal, admission.connection.name), masker?.active ? masker : null);
   const session = new PgSession({
     id: sessionId, client: socket, upstream, relay, ledger: deps.ledger, log: log.child({ session: sessionId }),
     target, key, registry: deps.registry, startedMono: started,

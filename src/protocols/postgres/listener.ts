@@ -7,6 +7,7 @@ import { GatehouseError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { LedgerWriter } from '../../ledger/ledger.js';
 import type { ApprovalBroker } from '../../approvals/broker.js';
+import type { MaskingSetup } from '../../masking/session.js';
 import { handleClient, type TokenVerifierLike } from './connection.js';
 import { endWithFatal } from './errors.js';
 import { SessionRegistry } from './session-driver.js';
@@ -46,6 +47,7 @@ export async function startPgListener(deps: {
   ledger: LedgerWriter;
   log: Logger;
   approvals: ApprovalBroker | null;
+  masking: MaskingSetup | null;
 }): Promise<PgListener> {
   const cfg = deps.loaded.config;
   const lc = cfg.listeners.postgres;

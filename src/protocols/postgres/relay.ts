@@ -3,8 +3,11 @@ import { monoUs, nowUs } from '../../core/clock.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { AuditEvent, PgResultEvent, RecordedError, RecordedValue } from '../../core/events.js';
 import { allowAll, decisionRecord, type CommandGate, type GateDecision } from '../../policy/gate.js';
+import { classify } from '../../policy/classify.js';
+import type { SessionMasker } from '../../masking/session.js';
 import {
-  decodeCommandComplete, decodeCopyResponse, decodeErrorFields, decodeReadyForQuery, decodeRowDescription, errorResponse,
+  decodeCommandComplete, decodeCopyResponse, decodeDataRow, decodeErrorFields, decodeReadyForQuery, decodeRowDescription, encodeDataRow,
+  errorResponse, rewriteNoticeFields,
   type ColumnDescription, type DecodedError, type NoticeFields, type TxStatus,
 } from './backend.js';
 import { Emitter } from './emitter.js';
@@ -15,7 +18,7 @@ import {
 } from './frontend.js';
 import { ResultRecorder, type CommandRef, type SampleLimits } from './result.js';
 import { recordValues } from './values.js';
-import { code } from './wire.js';
+import { code, MessageWriter } from './wire.js';
 
 /**
  * The relay phase of a PostgreSQL session, sans-IO: it owns no socket. The listener feeds it the
@@ -199,8 +202,8 @@ export class PgRelay {
   /** raw header bytes of the server frame that has not begun yet */
   private serverHeader: Buffer[] = [];
   private serverFrameBegun = false;
-  /** raw bytes of a server ErrorResponse in progress (held whole: it may be replaced) */
-  private errorParts: Buffer[] | null = null;
+  /** raw bytes of a server message held whole because it may be replaced (errors; rows, notices and COPY data when masking) */
+  private heldParts: Buffer[] | null = null;
   /** messages for the client that wait for the server stream to reach a message boundary */
   private readonly injected: Buffer[] = [];
   statementsSeen = 0;
@@ -209,6 +212,7 @@ export class PgRelay {
   constructor(
     private readonly limits: RelayLimits,
     private readonly gate: CommandGate = allowAll,
+    private readonly masker: SessionMasker | null = null,
   ) {
     this.clientFramer = new Framer(
       {
@@ -245,7 +249,7 @@ export class PgRelay {
         begin: (type, len) => this.serverBegin(type, len),
         bytes: (piece) => {
           if (!this.serverFrameBegun) this.serverHeader.push(piece);
-          else if (this.errorParts) this.errorParts.push(piece);
+          else if (this.heldParts) this.heldParts.push(piece);
           else {
             this.current?.addBytes(piece);
             this.toClient.pass(piece);
@@ -344,7 +348,7 @@ export class PgRelay {
     switch (type) {
       case B.Query: {
         const text = decodeQuery(body!);
-        const d = this.gate.sql(text);
+        const d = this.decideSql(text);
         const approvalId = d.action === 'review' ? newApprovalId() : undefined;
         const ref = this.command({ type: 'pg.query', text, ...recorded(d, approvalId) });
         const gate = this.route(raw, d, ref, text, approvalId, () => queryMessage(BLOCKED_SQL));
@@ -358,7 +362,7 @@ export class PgRelay {
         }
         this.statements.set(p.name, { text: p.text, columns: null });
         // decided here, so a blocked statement fails at Parse; a review waits for its Execute
-        const d = this.gate.sql(p.text);
+        const d = this.decideSql(p.text);
         const atParse: GateDecision = d.action === 'review' ? { ...d, action: 'allow' } : d;
         let ref: CommandRef | null = null;
         if (p.name !== '' || atParse.action === 'block') {
@@ -376,7 +380,7 @@ export class PgRelay {
         this.portals.set(b.portal, {
           statement: b.statement,
           text: st ? st.text : `<unknown prepared statement "${b.statement}">`,
-          params: recordValues(b.params, b.paramFormats, this.limits.maxParamBytes),
+          params: this.maskRecorded(recordValues(b.params, b.paramFormats, this.limits.maxParamBytes)),
           resultFormats: b.resultFormats,
           columns: st?.columns ?? null,
         });
@@ -390,7 +394,7 @@ export class PgRelay {
         const text = portal?.text ?? `<portal "${x.portal}" (a cursor declared in SQL)>`;
         // decided again: the context may have changed since Parse (time windows, grants); a cursor
         // declared in SQL was decided with its DECLARE
-        const d = portal ? this.gate.sql(portal.text) : ALLOWED_CURSOR;
+        const d = portal ? this.decideSql(portal.text) : ALLOWED_CURSOR;
         const approvalId = d.action === 'review' ? newApprovalId() : undefined;
         const ref = this.command({
           type: 'pg.execute',
@@ -434,7 +438,7 @@ export class PgRelay {
         const ref = this.command({
           type: 'pg.function_call',
           functionOid: f.oid,
-          args: recordValues(f.args, f.argFormats, this.limits.maxParamBytes),
+          args: this.maskRecorded(recordValues(f.args, f.argFormats, this.limits.maxParamBytes)),
           ...recorded(d, approvalId),
         });
         const gate = this.route(raw, d, ref, `<function call oid ${f.oid}>`, approvalId, () => functionCallMessage(0));
@@ -451,6 +455,36 @@ export class PgRelay {
         this.pass(raw);
         return;
     }
+  }
+
+  /**
+   * The policy's decision, then masking's: a COPY ... TO STDOUT that masking could not follow
+   * (binary data, or column rules, which a COPY's data does not name) is blocked, never let out
+   * in clear.
+   */
+  private decideSql(text: string): GateDecision {
+    const d = this.gate.sql(text);
+    const m = this.masker;
+    if (d.action === 'block' || !m?.active) return d;
+    for (const op of classify(text).operations) {
+      if (!op.copy?.to) continue;
+      const why = op.copy.binary
+        ? 'binary COPY output cannot be masked; use text format'
+        : m.hasColumnRules ? 'COPY ... TO STDOUT cannot be masked column by column; use SELECT' : null;
+      if (why) return { action: 'block', policy: 'masking', reason: why, reviewers: [], timeoutMs: 0, shape: null };
+    }
+    return d;
+  }
+
+  /** Bound parameters as the ledger keeps them: detectors mask sensitive values there too. */
+  private maskRecorded(values: RecordedValue[]): RecordedValue[] {
+    const m = this.masker;
+    if (!m?.active) return values;
+    return values.map((v) => {
+      if (typeof v === 'string') return m.maskText(v);
+      if (v !== null && 'truncated' in v) return { ...v, prefix: m.maskText(v.prefix) };
+      return v;
+    });
   }
 
   /** Passes on a non-command message's bytes (normally already passed while it streamed). */
@@ -518,16 +552,46 @@ export class PgRelay {
     this.serverFrameBegun = true;
     const header = this.serverHeader;
     this.serverHeader = [];
-    if (type === B.ErrorResponse) this.errorParts = header;
-    else {
-      for (const p of header) {
-        this.current?.addBytes(p);
-        this.toClient.pass(p);
-      }
+    if (type === B.ErrorResponse || this.masks(type)) {
+      this.heldParts = header;
+      return true;
+    }
+    for (const p of header) {
+      this.current?.addBytes(p);
+      this.toClient.pass(p);
     }
     if (type === B.DataRow) return this.current !== null && this.current.wantsSample;
     if (type === B.CopyData) return this.current !== null && this.current.wantsSample;
     return READ_BODY.has(type);
+  }
+
+  /** Whether a server message is held for masking (a row of a masked result, a notice, COPY OUT data). */
+  private masks(type: number): boolean {
+    const m = this.masker;
+    if (!m?.active) return false;
+    if (type === B.Notice) return true;
+    const r = this.current;
+    if (!r) return false;
+    if (type === B.CopyData) return r.copy?.direction === 'out';
+    if (type !== B.DataRow) return false;
+    if (r.maskPlan === undefined) {
+      const cols = r.resultColumns();
+      r.maskPlan = cols ? m.planFor(cols) : m.planForUnknown();
+    }
+    return r.maskPlan !== null;
+  }
+
+  /** Sends on a held message: as it came, or replaced. Its bytes count into the current result. */
+  private release(parts: Buffer[], replacement: Buffer | null): void {
+    if (replacement) {
+      this.current?.addBytes(replacement);
+      this.toClient.push(replacement);
+      return;
+    }
+    for (const p of parts) {
+      this.current?.addBytes(p);
+      this.toClient.pass(p);
+    }
   }
 
   private emit(r: ResultRecorder, status: PgResultEvent['status'], tag: string | null, error: RecordedError | null): void {
@@ -538,6 +602,12 @@ export class PgRelay {
 
   private onServerMessage(type: number, body: Buffer | null): void {
     const h = this.head();
+    const held = this.heldParts;
+    this.heldParts = null;
+    if (held && type !== B.ErrorResponse) {
+      this.onHeldMessage(type, body!, held);
+      return;
+    }
     switch (type) {
       case B.DataRow:
         this.current?.dataRow(body);
@@ -590,21 +660,18 @@ export class PgRelay {
       case B.FunctionResult:
         return;
       case B.ErrorResponse: {
-        const parts = this.errorParts ?? [];
-        this.errorParts = null;
+        const parts = held ?? [];
         const gate = gateOf(h);
         if (gate?.state === 'block' && gate.error) {
-          const mine = errorResponse(gate.error);
-          this.current?.addBytes(mine);
-          this.toClient.push(mine);
+          this.release(parts, errorResponse(gate.error));
           this.onServerError(gate.error, h, true);
           return;
         }
-        for (const p of parts) {
-          this.current?.addBytes(p);
-          this.toClient.pass(p);
-        }
-        this.onServerError(decodeErrorFields(body!), h, false);
+        // an error may echo values ("Key (email)=(...) already exists"): masked like results
+        const m = this.masker;
+        const masked = m?.active ? rewriteNoticeFields('E', body!, (t) => m.maskServerText(t)) : null;
+        this.release(parts, masked);
+        this.onServerError(decodeErrorFields(masked ? masked.subarray(5) : body!), h, false);
         return;
       }
       case B.ReadyForQuery:
@@ -618,6 +685,31 @@ export class PgRelay {
       default:
         return;
     }
+  }
+
+  /** A message held for masking: a row, a notice, or a line of COPY OUT data. */
+  private onHeldMessage(type: number, body: Buffer, parts: Buffer[]): void {
+    const m = this.masker!;
+    const r = this.current;
+    if (type === B.Notice) {
+      const masked = rewriteNoticeFields('N', body, (t) => m.maskServerText(t));
+      this.release(parts, masked.equals(Buffer.concat(parts)) ? null : masked);
+      return;
+    }
+    if (type === B.CopyData) {
+      const text = body.toString('utf8');
+      const masked = m.maskText(text, r?.tally);
+      const replacement = masked === text ? null : new MessageWriter().raw(Buffer.from(masked, 'utf8')).finish('d');
+      this.release(parts, replacement);
+      r?.copyData(replacement ? replacement.subarray(5) : body, body.length);
+      return;
+    }
+    // DataRow of a masked result
+    const values = decodeDataRow(body);
+    const masked = r?.maskPlan ? m.maskValues(r.maskPlan, values, r.tally) : null;
+    const replacement = masked ? encodeDataRow(masked) : null;
+    this.release(parts, replacement);
+    r?.dataRow(replacement ? replacement.subarray(5) : body);
   }
 
   /** After a statement's completion: simple queries move to their next statement, others are done. */

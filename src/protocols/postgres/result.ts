@@ -4,6 +4,7 @@ import type { PgResultEvent, RecordedError, RecordedValue } from '../../core/eve
 import type { ColumnDescription } from './backend.js';
 import { decodeDataRow, rowsFromTag } from './backend.js';
 import { formatAt, recordValue } from './values.js';
+import { newTally, type MaskTally, type ResultColumn, type RowPlan } from '../../masking/session.js';
 
 /** Where a command's record landed in the ledger; filled in once the write-ahead append is durable. */
 export interface CommandRef {
@@ -28,6 +29,9 @@ export class ResultRecorder {
   columns: ColumnDescription[] | null;
   copy: { direction: 'in' | 'out'; bytes: number } | null = null;
   readonly sample: RecordedValue[][] = [];
+  /** masking: the plan for this result's rows (undefined until computed) and what it masked */
+  maskPlan: RowPlan | null | undefined = undefined;
+  readonly tally: MaskTally = newTally();
   private readonly hash: Hash = createHash('sha256');
   /** the contiguous run of bytes not hashed yet: [runStart, runEnd) of runBuffer */
   private runBuffer: ArrayBufferLike | null = null;
@@ -86,6 +90,15 @@ export class ResultRecorder {
     this.sample.push(row);
   }
 
+  /** The result's columns as masking sees them (formats from Bind when given). */
+  resultColumns(): ResultColumn[] | null {
+    if (!this.columns) return null;
+    return this.columns.map((c, i) => ({
+      name: c.name, tableOid: c.tableOid, column: c.column, typeOid: c.typeOid,
+      format: this.formats.length > 0 ? formatAt(this.formats, i) : c.format,
+    }));
+  }
+
   /** A COPY OUT data message: one row in text/csv formats. */
   copyData(body: Buffer | null, length: number): void {
     this.rows += 1;
@@ -109,6 +122,7 @@ export class ResultRecorder {
       columns: this.columns ? this.columns.map((c) => c.name) : null,
       sample: this.sample,
       copy: this.copy,
+      ...(this.tally.rules.size > 0 ? { masked: { rules: [...this.tally.rules], columns: Object.fromEntries(this.tally.columns) } } : {}),
     };
   }
 }
