@@ -37,6 +37,57 @@ interface DetectorGroup {
   strategy: Masking;
   rule: string;
   detectors: Detector[];
+  /** a cheap test on the raw bytes: false means none of the group's detectors can match */
+  mayMatch: (s: ByteStats) => boolean;
+}
+
+/** What the byte prefilter counts in one value (one pass, no string made). */
+interface ByteStats {
+  digits: number;
+  at: boolean;
+  colons: number;
+  dots: number;
+  /** letters that can start a token or key: e (eyJ JWT), A (AKIA/ASIA/AIza), g (gh*_), x (xox*), - (PEM) */
+  keyish: boolean;
+}
+
+/**
+ * The least each built-in detector needs to see before it can match (checked on bytes, before a
+ * value is decoded): most values of most columns fail all of them and are never scanned.
+ */
+const NEEDS: Record<string, (s: ByteStats) => boolean> = {
+  email: (s) => s.at,
+  card: (s) => s.digits >= 13,
+  iban: (s) => s.digits >= 8,
+  ssn: (s) => s.digits >= 9,
+  phone: (s) => s.digits >= 7,
+  ipv4: (s) => s.digits >= 4 && s.dots >= 3,
+  ipv6: (s) => s.colons >= 2,
+  jwt: (s) => s.keyish && s.dots >= 2,
+  cloud_key: (s) => s.keyish,
+  private_key: (s) => s.keyish,
+};
+
+function byteStats(b: Buffer, start: number, end: number, out: ByteStats): ByteStats {
+  let digits = 0;
+  let colons = 0;
+  let dots = 0;
+  let at = false;
+  let keyish = false;
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    if (c >= 0x30 && c <= 0x39) digits++;
+    else if (c === 0x40) at = true;
+    else if (c === 0x3a) colons++;
+    else if (c === 0x2e) dots++;
+    else if (c === 0x65 || c === 0x41 || c === 0x67 || c === 0x78 || c === 0x2d) keyish = true;
+  }
+  out.digits = digits;
+  out.colons = colons;
+  out.dots = dots;
+  out.at = at;
+  out.keyish = keyish;
+  return out;
 }
 
 export type ColumnAction =
@@ -124,12 +175,17 @@ export class SessionMasker {
       if (r.exempt.some((g) => principal.groups.includes(g))) continue;
       for (const spec of r.columns) this.columnRules.push(columnMatcher(r, spec));
       const detectors = r.detectors.map((d) => (BUILTIN_DETECTORS as Record<string, Detector>)[d] ?? custom.get(d)).filter((d): d is Detector => d !== undefined);
-      if (detectors.length > 0) this.groups.push({ strategy: r.strategy as Masking, rule: r.name, detectors });
+      if (detectors.length > 0) {
+        // a custom detector can match anything: its group is always scanned
+        const needs = r.detectors.map((d) => NEEDS[d] ?? (() => true));
+        this.groups.push({ strategy: r.strategy as Masking, rule: r.name, detectors, mayMatch: (st) => needs.some((n) => n(st)) });
+      }
     }
     this.key = setup.key;
   }
 
   private readonly key: MaskKey | null;
+  private readonly stats: ByteStats = { digits: 0, at: false, colons: 0, dots: 0, keyish: false };
 
   /** False when no rule applies to this session: results pass untouched. */
   get active(): boolean {
@@ -179,40 +235,39 @@ export class SessionMasker {
   }
 
   /**
-   * Masks one row's values (wire form: Buffer or null per column). Returns the new values, or null
-   * when nothing changed. A masked value keeps its column's type valid: text types change content,
-   * other types become NULL.
+   * Masks one value of a row (its bytes are body[start, end)): the new value, null for SQL NULL, or
+   * undefined when it stays. A masked value keeps its column's type valid: text types change
+   * content, other types become NULL.
    */
-  maskValues(plan: RowPlan, values: ReadonlyArray<Buffer | null>, tally: MaskTally): Array<Buffer | null> | null {
-    let out: Array<Buffer | null> | null = null;
-    for (let i = 0; i < values.length; i++) {
-      const action = plan.action(i);
-      const v = values[i];
-      if (!action || v === null || v === undefined) continue;
-      const col = plan.column(i);
-      const masked = this.maskOne(action, col, v, tally);
-      if (masked === undefined) continue;
-      out ??= [...values];
-      out[i] = masked;
-      tally.columns.set(col.name, (tally.columns.get(col.name) ?? 0) + 1);
-    }
-    return out;
+  maskField(plan: RowPlan, i: number, body: Buffer, start: number, end: number, tally: MaskTally): Buffer | null | undefined {
+    const action = plan.action(i);
+    if (!action) return undefined;
+    const col = plan.column(i);
+    const masked = this.maskOne(action, col, body, start, end, tally);
+    if (masked !== undefined) tally.columns.set(col.name, (tally.columns.get(col.name) ?? 0) + 1);
+    return masked;
   }
 
   /** undefined: unchanged */
-  private maskOne(action: ColumnAction, col: ResultColumn, v: Buffer, tally: MaskTally): Buffer | null | undefined {
+  private maskOne(action: ColumnAction, col: ResultColumn, v: Buffer, start: number, end: number, tally: MaskTally): Buffer | null | undefined {
     const binaryJsonb = col.format === 1 && col.typeOid === JSONB;
     const textual = TEXT_TYPES.has(col.typeOid) || (col.typeOid === JSONB && col.format === 0) || binaryJsonb;
-    const text = col.format === 0 || textual ? v.toString('utf8', binaryJsonb ? 1 : 0) : null;
+    // JSON must stay valid JSON: a masked JSON value becomes NULL
+    const replaceable = textual && col.typeOid !== JSONB && col.typeOid !== 114;
     if (action.kind === 'whole') {
       tally.rules.add(action.rule);
-      if (action.strategy === 'null' || !textual || text === null || col.typeOid === JSONB || col.typeOid === 114) return null;
-      return Buffer.from(this.whole(text, action.strategy, action.label), 'utf8');
+      if (action.strategy === 'null' || !replaceable) return null;
+      if (action.strategy === 'redact') return REDACTED;
+      if (action.strategy === 'partial' && isAscii(v, start, end)) return partialAscii(v, start, end);
+      return Buffer.from(this.whole(v.toString('utf8', start, end), action.strategy, action.label), 'utf8');
     }
-    if (text === null) return undefined; // a binary non-text value: nothing a detector can read
-    const next = this.scanText(text, tally);
+    // a binary value of a non-text type: nothing a detector can read
+    if (col.format !== 0 && !textual) return undefined;
+    const stats = byteStats(v, start, end, this.stats);
+    if (!this.groups.some((g) => g.mayMatch(stats))) return undefined;
+    const next = this.scanText(v.toString('utf8', binaryJsonb ? start + 1 : start, end), tally);
     if (next === null) return undefined;
-    if (next === NULL_VALUE || !textual || col.typeOid === JSONB || col.typeOid === 114) return null;
+    if (next === NULL_VALUE || !replaceable) return null;
     return Buffer.from(next, 'utf8');
   }
 
@@ -254,6 +309,24 @@ export class SessionMasker {
     const keys = this.columnRules.length === 0 ? text : text.replace(/\(([^()]*)\)=\((.*)\)/g, (_all, cols: string) => `(${cols})=(****)`);
     return this.maskText(keys);
   }
+}
+
+const REDACTED = Buffer.from('****');
+
+function isAscii(b: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (b[i]! >= 0x80) return false;
+  return true;
+}
+
+/** `partial` on ASCII bytes, without a string: letters and digits but the last 4 become '*'. */
+function partialAscii(b: Buffer, start: number, end: number): Buffer {
+  if (end - start <= 4) return REDACTED;
+  const out = Buffer.from(b.subarray(start, end));
+  for (let i = 0; i < out.length - 4; i++) {
+    const c = out[i]!;
+    if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) out[i] = 0x2a;
+  }
+  return out;
 }
 
 const UNKNOWN_COLUMN: ResultColumn = { name: '?', tableOid: 0, column: 0, typeOid: 0, format: 0 };

@@ -22,6 +22,8 @@ export function maskKey(secret: Buffer | string): MaskKey {
 const REDACTED = '****';
 /** Letters, combining marks and digits in any script: what `partial` hides. Separators and punctuation stay. */
 const HIDDEN = /[\p{L}\p{M}\p{N}]/gu;
+const ASCII = /^[\x00-\x7f]*$/;
+const ASCII_HIDDEN = /[A-Za-z0-9]/g;
 /** Looks like a whole email address: the pseudonym keeps that shape so the column still reads as emails. */
 const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
@@ -36,7 +38,9 @@ function partial(value: string): string {
     if (isLowSurrogate(value.charCodeAt(cut)) && cut > 0 && isHighSurrogate(value.charCodeAt(cut - 1))) cut--;
   }
   if (cut === 0) return REDACTED;
-  return value.slice(0, cut).replace(HIDDEN, '*') + value.slice(cut);
+  const head = value.slice(0, cut);
+  // ASCII (the common case) with a plain class: the Unicode property class is several times slower
+  return (ASCII.test(head) ? head.replace(ASCII_HIDDEN, '*') : head.replace(HIDDEN, '*')) + value.slice(cut);
 }
 
 /**

@@ -95,4 +95,13 @@ describe('configuration', () => {
     expect(config.connections[0]!.password).toBe('x\ngroups: [everyone]');
     expect(config.connections[0]!.groups).toEqual(['dba', 'ci-agents']);
   });
+
+  it('refuses masking rules it could not honour, naming the key', () => {
+    const withMasking = (m: string) => `${EXAMPLE}\nmasking:\n${m}`;
+    expect(error(withMasking('  rules:\n    - { name: r, detectors: [emial] }')).message).toMatch(/masking\.rules\[0\]\.detectors.*unknown detector "emial"/s);
+    expect(error(withMasking('  rules:\n    - { name: r, columns: [email], strategy: pseudonym }')).message).toMatch(/pseudonym strategy needs masking\.key/);
+    expect(error(withMasking('  detectors:\n    - { name: d, pattern: "(" }\n  rules:\n    - { name: r, detectors: [d] }')).message).toMatch(/masking\.detectors\[0\]\.pattern.*not a valid regular expression/s);
+    expect(error(withMasking('  rules:\n    - { name: r }')).message).toMatch(/give columns, detectors, or both/);
+  });
 });
+

@@ -247,3 +247,50 @@ export function rewriteNoticeFields(type: 'E' | 'N', body: Buffer, fn: (text: st
   }
   return w.byte(0).finish(type);
 }
+
+/**
+ * Rewrites some values of a DataRow body in one pass, without slicing the values left alone:
+ * `replace(i, start, end)` (the value's byte range in `body`; not called for NULLs) returns the
+ * new value, null for SQL NULL, or undefined to keep it. Returns the whole new message, or null when
+ * nothing changed. Bounds are checked as in decodeDataRow.
+ */
+export function rewriteDataRow(body: Buffer, replace: (i: number, start: number, end: number) => Buffer | null | undefined): Buffer | null {
+  // hot path (every row of a masked result): plain reads with explicit bounds checks, no slicing
+  const bad = (why: string): never => new BodyReader(body, 'DataRow').bad(why);
+  if (body.length < 2) bad('truncated');
+  const n = body.readInt16BE(0);
+  if (n < 0 || n * 4 > body.length - 2) bad(`impossible count ${n}`);
+  let pos = 2;
+  let changes: Array<[number, number, Buffer | null]> | null = null; // [start of the length field, end of value, new value]
+  let delta = 0;
+  for (let i = 0; i < n; i++) {
+    if (pos + 4 > body.length) bad(`truncated (needs 4 more bytes at offset ${pos})`);
+    const at = pos;
+    const len = body.readInt32BE(pos);
+    pos += 4;
+    if (len < -1) bad(`bad value length ${len}`);
+    if (len === -1) continue;
+    if (pos + len > body.length) bad(`truncated (needs ${len} more bytes at offset ${pos})`);
+    const start = pos;
+    pos += len;
+    const next = replace(i, start, pos);
+    if (next === undefined) continue;
+    (changes ??= []).push([at, pos, next]);
+    delta += (next === null ? 0 : next.length) - len;
+  }
+  if (changes === null) return null;
+  const out = Buffer.allocUnsafe(5 + body.length + delta);
+  out[0] = 0x44;
+  out.writeInt32BE(4 + body.length + delta, 1);
+  let w = 5;
+  let from = 0;
+  for (const [at, end, value] of changes) {
+    w += body.copy(out, w, from, at);
+    out.writeInt32BE(value === null ? -1 : value.length, w);
+    w += 4;
+    if (value !== null) w += value.copy(out, w);
+    from = end;
+  }
+  body.copy(out, w, from);
+  return out;
+}

@@ -6,8 +6,8 @@ import { allowAll, decisionRecord, type CommandGate, type GateDecision } from '.
 import { classify } from '../../policy/classify.js';
 import type { SessionMasker } from '../../masking/session.js';
 import {
-  decodeCommandComplete, decodeCopyResponse, decodeDataRow, decodeErrorFields, decodeReadyForQuery, decodeRowDescription, encodeDataRow,
-  errorResponse, rewriteNoticeFields,
+  decodeCommandComplete, decodeCopyResponse, decodeErrorFields, decodeReadyForQuery, decodeRowDescription,
+  errorResponse, rewriteDataRow, rewriteNoticeFields,
   type ColumnDescription, type DecodedError, type NoticeFields, type TxStatus,
 } from './backend.js';
 import { Emitter } from './emitter.js';
@@ -705,9 +705,8 @@ export class PgRelay {
       return;
     }
     // DataRow of a masked result
-    const values = decodeDataRow(body);
-    const masked = r?.maskPlan ? m.maskValues(r.maskPlan, values, r.tally) : null;
-    const replacement = masked ? encodeDataRow(masked) : null;
+    const plan = r?.maskPlan;
+    const replacement = plan ? rewriteDataRow(body, (i, start, end) => m.maskField(plan, i, body, start, end, r.tally)) : null;
     this.release(parts, replacement);
     r?.dataRow(replacement ? replacement.subarray(5) : body);
   }

@@ -1,4 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
+
+const SCRATCH = 16 * 1024;
 import { monoUs } from '../../core/clock.js';
 import type { PgResultEvent, RecordedError, RecordedValue } from '../../core/events.js';
 import type { ColumnDescription } from './backend.js';
@@ -37,6 +39,8 @@ export class ResultRecorder {
   private runBuffer: ArrayBufferLike | null = null;
   private runStart = 0;
   private runEnd = 0;
+  private scratch: Buffer | null = null;
+  private scratchUsed = 0;
 
   constructor(
     readonly ref: CommandRef,
@@ -60,16 +64,35 @@ export class ResultRecorder {
       this.runEnd += piece.length;
       return;
     }
-    this.flushRun();
+    // at most one of the run and the scratch holds bytes, so flushing both keeps the order
+    this.hashRun();
+    if (piece.length <= 512) {
+      // small scattered pieces (rewritten rows): copied together, hashed in one update
+      if (this.scratchUsed + piece.length > SCRATCH) this.flushScratch();
+      this.scratchUsed += piece.copy(this.scratch ??= Buffer.allocUnsafe(SCRATCH), this.scratchUsed);
+      return;
+    }
+    this.flushScratch();
     this.runBuffer = piece.buffer;
     this.runStart = piece.byteOffset;
     this.runEnd = piece.byteOffset + piece.length;
   }
 
-  private flushRun(): void {
+  private flushScratch(): void {
+    if (this.scratchUsed === 0) return;
+    this.hash.update(this.scratch!.subarray(0, this.scratchUsed));
+    this.scratchUsed = 0;
+  }
+
+  private hashRun(): void {
     if (this.runBuffer === null) return;
     this.hash.update(new Uint8Array(this.runBuffer, this.runStart, this.runEnd - this.runStart));
     this.runBuffer = null;
+  }
+
+  private flushRun(): void {
+    this.hashRun();
+    this.flushScratch();
   }
 
   /** Called at the end of each pushed chunk: the chunk's memory may be reused after that. */

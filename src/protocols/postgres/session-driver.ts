@@ -198,13 +198,9 @@ export class PgSession {
     const step = this.o.relay.fromUpstream(chunk);
     if (step.records.length > 0) this.appendBehind(step.records);
     const { client } = this.o;
-    let flowing = true;
-    if (step.out.length === 1) flowing = client.write(step.out[0]!);
-    else if (step.out.length > 1) {
-      client.cork();
-      for (const b of step.out) flowing = client.write(b);
-      client.uncork();
-    }
+    // one write per chunk: rewritten rows come as many small buffers, and a write each costs more than a copy
+    const data = step.out.length === 1 ? step.out[0]! : Buffer.concat(step.out);
+    const flowing = data.length === 0 || client.write(data);
     if (!flowing) {
       const up = this.o.upstream.socket;
       up.pause();

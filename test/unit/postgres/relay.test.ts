@@ -8,6 +8,7 @@ import { BLOCKED_PORTAL, BLOCKED_SQL, executeMessage, parseMessage, queryMessage
 import { initClassifier } from '../../../src/policy/classify.js';
 import { commandGate } from '../../../src/policy/gate.js';
 import { loadConfigText } from '../../../src/core/config.js';
+import { SessionMasker } from '../../../src/masking/session.js';
 
 /** Server-side message builders for the relay's upstream direction. */
 const S = {
@@ -204,3 +205,51 @@ policies:
     expect(sent.includes(serialize.parse({ name: 'x', text: 'DELETE FROM orders WHERE id = $1', types: [] }))).toBe(true);
   });
 });
+
+describe('PgRelay masking (sans-IO)', () => {
+  const principal = { subject: 'agent', groups: ['ci'], issuer: 'https://idp', clientId: null, tokenId: 'j', tokenSha256: 'x', ciJob: null, expiresAt: null };
+  const masker = () => new SessionMasker({
+    config: { detectors: [], rules: [
+      { name: 'cols', columns: ['email'], detectors: [], exempt: [], strategy: 'partial' },
+      { name: 'any', columns: [], detectors: ['card'], exempt: [], strategy: 'redact' },
+    ] },
+    key: null,
+  }, principal, 'orders');
+
+  it('rewrites rows at any chunk split, keeps untouched rows byte for byte, and records only masked samples', () => {
+    const result = Buffer.concat([
+      S.rowDescription('id', 'email', 'note'),
+      S.dataRow('1', 'jane.doe@example.com', 'card 4111 1111 1111 1111 on file'),
+      S.dataRow('2', null, 'nothing here'),
+      S.complete('SELECT 2'),
+      readyForQuery('I'),
+    ]);
+    const expected = Buffer.concat([
+      S.rowDescription('id', 'email', 'note'),
+      S.dataRow('1', '****.***@*******.com', 'card **** on file'),
+      S.dataRow('2', null, 'nothing here'),
+      S.complete('SELECT 2'),
+      readyForQuery('I'),
+    ]);
+    for (let cut = 0; cut <= result.length; cut++) {
+      const relay = new PgRelay(limits, undefined, masker());
+      relay.fromClient(serialize.query('SELECT * FROM people'));
+      const a = relay.fromUpstream(result.subarray(0, cut));
+      const b = relay.fromUpstream(result.subarray(cut));
+      expect(Buffer.concat([...a.out, ...b.out]), `cut at ${cut}`).toEqual(expected);
+      const rec = [...a.records, ...b.records].map((r) => r.event).find((e): e is PgResultEvent => e.type === 'pg.result')!;
+      expect(rec.sample).toEqual([['1', '****.***@*******.com', 'card **** on file'], ['2', null, 'nothing here']]);
+      expect(rec.masked).toEqual({ rules: ['cols', 'any'], columns: { email: 1, note: 1 } });
+    }
+  });
+
+  it('a result with nothing to mask passes as views of the chunk (no copy)', () => {
+    const relay = new PgRelay(limits, undefined, masker());
+    relay.fromClient(serialize.query('SELECT 1'));
+    const chunk = Buffer.concat([S.rowDescription('id'), S.dataRow('1'), S.complete('SELECT 1'), readyForQuery('I')]);
+    const out = relay.fromUpstream(chunk).out;
+    // held rows of a scanned column come back as the same bytes
+    expect(Buffer.concat(out)).toEqual(chunk);
+  });
+});
+
