@@ -1,0 +1,108 @@
+// Masking throughput: the same result set read directly from PostgreSQL, through a gateway without
+// masking, through one with column rules, and through one with detectors over every text value.
+// Runs are interleaved (one of each per round), so machine noise hits all variants alike; every
+// number printed is measured in this run.
+//
+//   npm run build && cd bench && node masking.mjs [--rows 20000] [--rounds 15]
+//
+// Needs the machine's PostgreSQL on 127.0.0.1:5432 with trust auth for `postgres` (database `test`),
+// or PGBENCH_URL-style overrides: BENCH_PG_HOST, BENCH_PG_PORT, BENCH_PG_DB, BENCH_PG_USER.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { stringify } from 'yaml';
+import { loadConfigText } from '../dist/core/config.js';
+import { createLogger } from '../dist/core/log.js';
+import { startDevIssuer } from '../dist/identity/dev-issuer.js';
+import { startGateway } from '../dist/server.js';
+
+const arg = (name, def) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const ROWS = arg('rows', 20_000);
+const ROUNDS = arg('rounds', 15);
+const target = {
+  host: process.env.BENCH_PG_HOST ?? '127.0.0.1',
+  port: Number(process.env.BENCH_PG_PORT ?? 5432),
+  database: process.env.BENCH_PG_DB ?? 'test',
+  user: process.env.BENCH_PG_USER ?? 'postgres',
+};
+const TABLE = 'gatehouse_bench_people';
+
+// ---- data: realistic-looking rows, a third of the notes carry PII
+const admin = new pg.Client(target);
+await admin.connect();
+await admin.query(`DROP TABLE IF EXISTS ${TABLE}`);
+await admin.query(`CREATE TABLE ${TABLE} (id int PRIMARY KEY, name text, email text, card text, ssn text, phone text, city text, note text, amount int)`);
+await admin.query(`INSERT INTO ${TABLE}
+  SELECT i, 'Person ' || i, 'person.' || i || '@example.com', '4539-1488-0343-' || lpad((i % 10000)::text, 4, '0'),
+         lpad((100 + i % 500)::text, 3, '0') || '-' || lpad((10 + i % 80)::text, 2, '0') || '-' || lpad((1000 + i % 8999)::text, 4, '0'),
+         '+1 415 555 ' || lpad((i % 10000)::text, 4, '0'), (ARRAY['Berlin','Lyon','Austin','Osaka'])[1 + i % 4],
+         CASE WHEN i % 3 = 0 THEN 'call +1 415 555 0100 or mail p' || i || '@example.com' ELSE 'order ' || i || ' shipped to the warehouse' END,
+         i % 10000
+    FROM generate_series(1, $1) i`, [ROWS]);
+
+// ---- the gateways: same listener and ledger settings, different masking
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-masking-'));
+const idp = await startDevIssuer({ audience: 'api://bench', clients: [{ clientId: 'bench', clientSecret: 'bench-secret-123', groups: ['bench'] }] });
+const token = await idp.token('bench');
+const log = createLogger({ level: 'silent' });
+const variants = {
+  'gateway, no masking': { rules: [] },
+  'gateway, column rules': { key: 'bench-masking-key-0123456789', rules: [{ name: 'pii', columns: [`${TABLE}.email`, `${TABLE}.card`, '*ssn*', 'phone'], strategy: 'partial' }] },
+  'gateway, detectors on every text value': { rules: [{ name: 'pii', detectors: ['email', 'card', 'iban', 'ssn', 'phone', 'ipv4', 'ipv6', 'jwt', 'cloud_key', 'private_key'], strategy: 'redact' }] },
+};
+const gateways = {};
+for (const [name, masking] of Object.entries(variants)) {
+  const raw = {
+    identity: { issuer: idp.issuer, audience: 'api://bench' },
+    ledger: { sqlite: join(dir, `${Object.keys(gateways).length}.db`) },
+    listeners: { postgres: { host: '127.0.0.1', port: 0 } },
+    connections: [{ name: 'bench', type: 'postgres', host: target.host, port: target.port, database: target.database, user: target.user, groups: ['bench'], tls: { mode: 'disable' } }],
+    masking,
+    log: { level: 'silent' },
+  };
+  const gw = await startGateway(loadConfigText(stringify(raw), join(dir, 'gatehouse.yaml'), {}), log);
+  gateways[name] = gw;
+}
+
+// ---- one client per variant, kept open; each round reads the whole table once through each
+const clients = { direct: new pg.Client(target) };
+for (const [name, gw] of Object.entries(gateways)) {
+  clients[name] = new pg.Client({ host: '127.0.0.1', port: gw.postgres.address.port, user: 'bench', database: 'bench', password: token });
+}
+for (const c of Object.values(clients)) await c.connect();
+const sql = `SELECT * FROM ${TABLE}`;
+for (const c of Object.values(clients)) await c.query(sql); // warm-up
+const times = Object.fromEntries(Object.keys(clients).map((k) => [k, []]));
+for (let r = 0; r < ROUNDS; r++) {
+  for (const [name, c] of Object.entries(clients)) {
+    const t0 = performance.now();
+    const res = await c.query(sql);
+    times[name].push(performance.now() - t0);
+    if (res.rowCount !== ROWS) throw new Error(`${name}: ${res.rowCount} rows`);
+  }
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+const base = 'gateway, no masking';
+console.log(`${ROWS} rows x ${ROUNDS} interleaved rounds, node ${process.version}`);
+console.log('| variant | median ms | rows/s | throughput vs gateway without masking (median, p25–p75 of per-round ratios) | vs direct |');
+console.log('| --- | ---: | ---: | ---: | ---: |');
+for (const name of Object.keys(clients)) {
+  const m = median(times[name]);
+  const perRound = times[name].map((t, i) => times[base][i] / t);
+  const vsDirect = median(times[name].map((t, i) => times.direct[i] / t));
+  console.log(`| ${name} | ${m.toFixed(1)} | ${Math.round(ROWS / (m / 1000))} | ${median(perRound).toFixed(3)} (${quantile(perRound, 0.25).toFixed(3)}–${quantile(perRound, 0.75).toFixed(3)}) | ${vsDirect.toFixed(3)} |`);
+}
+
+for (const c of Object.values(clients)) await c.end();
+for (const gw of Object.values(gateways)) await gw.close(1000);
+await idp.close();
+await admin.query(`DROP TABLE ${TABLE}`);
+await admin.end();
+rmSync(dir, { recursive: true, force: true });
