@@ -37,8 +37,45 @@ interface DetectorGroup {
   strategy: Masking;
   rule: string;
   detectors: Detector[];
-  /** a cheap test on the raw bytes: false means none of the group's detectors can match */
-  mayMatch: (s: ByteStats) => boolean;
+  /** per detector, its name for the byte test (see passes) */
+  needs: string[];
+  /** the group's byte test folded into thresholds: can any of its detectors match? */
+  gate: GroupGate;
+  /** the detectors worth running, by the bitmask of passed tests */
+  subsets: Map<number, Detector[]>;
+}
+
+interface GroupGate {
+  email: boolean;
+  /** the fewest digits any of the group's digit detectors needs (Infinity: none) */
+  minDigits: number;
+  ipv4: boolean;
+  ipv6: boolean;
+  jwt: boolean;
+  cloud: boolean;
+  pem: boolean;
+  /** a custom detector: always scan */
+  always: boolean;
+}
+
+const MIN_DIGITS: Record<string, number> = { card: 13, iban: 8, ssn: 9, phone: 7 };
+
+function groupGate(needs: readonly string[]): GroupGate {
+  return {
+    email: needs.includes('email'),
+    minDigits: Math.min(...needs.map((n) => MIN_DIGITS[n] ?? Infinity)),
+    ipv4: needs.includes('ipv4'),
+    ipv6: needs.includes('ipv6'),
+    jwt: needs.includes('jwt'),
+    cloud: needs.includes('cloud_key'),
+    pem: needs.includes('private_key'),
+    always: needs.some((n) => n.startsWith('custom:')),
+  };
+}
+
+function gatePasses(g: GroupGate, s: ByteStats): boolean {
+  return g.always || (g.email && s.at) || s.digits >= g.minDigits || (g.ipv4 && s.digits >= 4 && s.dots >= 3)
+    || (g.ipv6 && s.colons >= 2) || (g.jwt && s.jwt && s.dots >= 2) || (g.cloud && s.cloud) || (g.pem && s.pem);
 }
 
 /** What the byte prefilter counts in one value (one pass, no string made). */
@@ -47,58 +84,93 @@ interface ByteStats {
   at: boolean;
   colons: number;
   dots: number;
-  /** letters that can start a token or key: e (eyJ JWT), A (AKIA/ASIA/AIza), g (gh*_), x (xox*), - (PEM) */
-  keyish: boolean;
+  /** "eyJ": a base64url-encoded JSON object (a JWT header) */
+  jwt: boolean;
+  /** "AK", "AS", "AI", "gh", "xox", "ecret", "ECRET": where cloud key prefixes (and labels) start */
+  cloud: boolean;
+  /** "-----": a PEM armour line */
+  pem: boolean;
 }
 
 /**
  * The least each built-in detector needs to see before it can match (checked on bytes, before a
- * value is decoded): most values of most columns fail all of them and are never scanned.
+ * value is decoded): most values of most columns fail all of them and are never scanned. A
+ * detector without an entry (a custom one) always runs.
  */
-const NEEDS: Record<string, (s: ByteStats) => boolean> = {
-  email: (s) => s.at,
-  card: (s) => s.digits >= 13,
-  iban: (s) => s.digits >= 8,
-  ssn: (s) => s.digits >= 9,
-  phone: (s) => s.digits >= 7,
-  ipv4: (s) => s.digits >= 4 && s.dots >= 3,
-  ipv6: (s) => s.colons >= 2,
-  jwt: (s) => s.keyish && s.dots >= 2,
-  cloud_key: (s) => s.keyish,
-  private_key: (s) => s.keyish,
-};
+function passes(detector: string, s: ByteStats): boolean {
+  switch (detector) {
+    case 'email': return s.at;
+    case 'card': return s.digits >= 13;
+    case 'iban': return s.digits >= 8;
+    case 'ssn': return s.digits >= 9;
+    case 'phone': return s.digits >= 7;
+    case 'ipv4': return s.digits >= 4 && s.dots >= 3;
+    case 'ipv6': return s.colons >= 2;
+    case 'jwt': return s.jwt && s.dots >= 2;
+    case 'cloud_key': return s.cloud;
+    case 'private_key': return s.pem;
+    default: return true;
+  }
+}
 
 function byteStats(b: Buffer, start: number, end: number, out: ByteStats): ByteStats {
   let digits = 0;
   let colons = 0;
   let dots = 0;
   let at = false;
-  let keyish = false;
+  let jwt = false;
+  let cloud = false;
+  let pem = false;
   for (let i = start; i < end; i++) {
     const c = b[i]!;
     if (c >= 0x30 && c <= 0x39) digits++;
     else if (c === 0x40) at = true;
     else if (c === 0x3a) colons++;
     else if (c === 0x2e) dots++;
-    else if (c === 0x65 || c === 0x41 || c === 0x67 || c === 0x78 || c === 0x2d) keyish = true;
+    else if (c === 0x65) jwt ||= b[i + 1] === 0x79 && b[i + 2] === 0x4a; // eyJ
+    else if (c === 0x41) cloud ||= b[i + 1] === 0x4b || b[i + 1] === 0x53 || b[i + 1] === 0x49; // AK AS AI
+    else if (c === 0x67) cloud ||= b[i + 1] === 0x68 || b[i + 1] === 0x69; // gh, gi(thub_pat_)
+    else if (c === 0x78) cloud ||= b[i + 1] === 0x6f && b[i + 2] === 0x78; // xox
+    else if (c === 0x2d) pem ||= b[i + 1] === 0x2d && b[i + 2] === 0x2d && b[i + 3] === 0x2d && b[i + 4] === 0x2d; // -----
+    else if (c === 0x63 || c === 0x43) cloud ||= ((b[i + 1] ?? 0) | 0x20) === 0x72 && ((b[i + 2] ?? 0) | 0x20) === 0x65 && ((b[i + 3] ?? 0) | 0x20) === 0x74; // (se)cret
   }
   out.digits = digits;
   out.colons = colons;
   out.dots = dots;
   out.at = at;
-  out.keyish = keyish;
+  out.jwt = jwt;
+  out.cloud = cloud;
+  out.pem = pem;
   return out;
 }
 
+/** What a column's type allows: text content can change; otherwise (and for JSON) only NULL. */
+interface TypeFlags {
+  textual: boolean;
+  replaceable: boolean;
+  /** binary jsonb: a version byte, then the text */
+  binaryJsonb: boolean;
+}
+
 export type ColumnAction =
-  | { kind: 'whole'; rule: string; strategy: Masking; label: string }
-  | { kind: 'scan' };
+  | ({ kind: 'whole'; rule: string; strategy: Masking; label: string } & TypeFlags)
+  | ({ kind: 'scan' } & TypeFlags);
+
+function typeFlags(col: ResultColumn): TypeFlags {
+  const binaryJsonb = col.format === 1 && col.typeOid === JSONB;
+  const textual = TEXT_TYPES.has(col.typeOid) || (col.typeOid === JSONB && col.format === 0) || binaryJsonb;
+  // JSON must stay valid JSON: a masked JSON value becomes NULL
+  return { textual, replaceable: textual && col.typeOid !== JSONB && col.typeOid !== 114, binaryJsonb };
+}
 
 /** What to do with value i of a row, and what column it is. */
 export interface RowPlan {
   action(i: number): ColumnAction | null;
   column(i: number): ResultColumn;
 }
+
+/** A same-length rewrite of a value's bytes where they were copied (no allocation). */
+export type InPlaceMask = (out: Buffer, start: number, end: number) => void;
 
 /** What masking did to one result: the rules that fired and values masked per column. */
 export interface MaskTally {
@@ -177,15 +249,15 @@ export class SessionMasker {
       const detectors = r.detectors.map((d) => (BUILTIN_DETECTORS as Record<string, Detector>)[d] ?? custom.get(d)).filter((d): d is Detector => d !== undefined);
       if (detectors.length > 0) {
         // a custom detector can match anything: its group is always scanned
-        const needs = r.detectors.map((d) => NEEDS[d] ?? (() => true));
-        this.groups.push({ strategy: r.strategy as Masking, rule: r.name, detectors, mayMatch: (st) => needs.some((n) => n(st)) });
+        const needs = r.detectors.filter((d) => (BUILTIN_DETECTORS as Record<string, Detector>)[d] !== undefined || custom.has(d)).map((d) => (custom.has(d) ? `custom:${d}` : d));
+        this.groups.push({ strategy: r.strategy as Masking, rule: r.name, detectors, needs, gate: groupGate(needs), subsets: new Map() });
       }
     }
     this.key = setup.key;
   }
 
   private readonly key: MaskKey | null;
-  private readonly stats: ByteStats = { digits: 0, at: false, colons: 0, dots: 0, keyish: false };
+  private readonly stats: ByteStats = { digits: 0, at: false, colons: 0, dots: 0, jwt: false, cloud: false, pem: false };
 
   /** False when no rule applies to this session: results pass untouched. */
   get active(): boolean {
@@ -203,9 +275,10 @@ export class SessionMasker {
    */
   planForUnknown(): RowPlan | null {
     if (!this.active) return null;
+    const flags = typeFlags(UNKNOWN_COLUMN);
     const action: ColumnAction = this.columnRules.length > 0
-      ? { kind: 'whole', rule: '(undescribed columns)', strategy: 'null', label: '?' }
-      : { kind: 'scan' };
+      ? { kind: 'whole', rule: '(undescribed columns)', strategy: 'null', label: '?', ...flags }
+      : { kind: 'scan', ...flags };
     return { action: () => action, column: () => UNKNOWN_COLUMN };
   }
 
@@ -220,11 +293,11 @@ export class SessionMasker {
       const rule = this.columnRules.find((m) => m.test(c, origin));
       if (rule) {
         any = true;
-        return { kind: 'whole', rule: rule.rule, strategy: rule.strategy, label: origin?.column ?? c.name };
+        return { kind: 'whole', rule: rule.rule, strategy: rule.strategy, label: origin?.column ?? c.name, ...typeFlags(c) };
       }
       if (this.groups.length > 0) {
         any = true;
-        return { kind: 'scan' };
+        return { kind: 'scan', ...typeFlags(c) };
       }
       return null;
     });
@@ -239,7 +312,7 @@ export class SessionMasker {
    * undefined when it stays. A masked value keeps its column's type valid: text types change
    * content, other types become NULL.
    */
-  maskField(plan: RowPlan, i: number, body: Buffer, start: number, end: number, tally: MaskTally): Buffer | null | undefined {
+  maskField(plan: RowPlan, i: number, body: Buffer, start: number, end: number, tally: MaskTally): Buffer | null | undefined | InPlaceMask {
     const action = plan.action(i);
     if (!action) return undefined;
     const col = plan.column(i);
@@ -249,23 +322,20 @@ export class SessionMasker {
   }
 
   /** undefined: unchanged */
-  private maskOne(action: ColumnAction, col: ResultColumn, v: Buffer, start: number, end: number, tally: MaskTally): Buffer | null | undefined {
-    const binaryJsonb = col.format === 1 && col.typeOid === JSONB;
-    const textual = TEXT_TYPES.has(col.typeOid) || (col.typeOid === JSONB && col.format === 0) || binaryJsonb;
-    // JSON must stay valid JSON: a masked JSON value becomes NULL
-    const replaceable = textual && col.typeOid !== JSONB && col.typeOid !== 114;
+  private maskOne(action: ColumnAction, col: ResultColumn, v: Buffer, start: number, end: number, tally: MaskTally): Buffer | null | undefined | InPlaceMask {
+    const { textual, replaceable, binaryJsonb } = action;
     if (action.kind === 'whole') {
       tally.rules.add(action.rule);
       if (action.strategy === 'null' || !replaceable) return null;
       if (action.strategy === 'redact') return REDACTED;
-      if (action.strategy === 'partial' && isAscii(v, start, end)) return partialAscii(v, start, end);
+      if (action.strategy === 'partial' && isAscii(v, start, end)) return end - start <= 4 ? REDACTED : starAllButLast4;
       return Buffer.from(this.whole(v.toString('utf8', start, end), action.strategy, action.label), 'utf8');
     }
     // a binary value of a non-text type: nothing a detector can read
     if (col.format !== 0 && !textual) return undefined;
     const stats = byteStats(v, start, end, this.stats);
-    if (!this.groups.some((g) => g.mayMatch(stats))) return undefined;
-    const next = this.scanText(v.toString('utf8', binaryJsonb ? start + 1 : start, end), tally);
+    if (!this.anyPasses(stats)) return undefined;
+    const next = this.scanText(v.toString('utf8', binaryJsonb ? start + 1 : start, end), tally, stats);
     if (next === null) return undefined;
     if (next === NULL_VALUE || !replaceable) return null;
     return Buffer.from(next, 'utf8');
@@ -277,11 +347,11 @@ export class SessionMasker {
   }
 
   /** Detectors over one text; the masked text, NULL_VALUE for a null strategy, or null when nothing matched. */
-  private scanText(text: string, tally: MaskTally): string | typeof NULL_VALUE | null {
+  private scanText(text: string, tally: MaskTally, stats?: ByteStats): string | typeof NULL_VALUE | null {
     let current = text;
     let changed = false;
     for (const g of this.groups) {
-      const matches = scan(current, g.detectors);
+      const matches = scan(current, stats && !changed ? this.worthRunning(g, stats) : g.detectors);
       if (matches.length === 0) continue;
       tally.rules.add(g.rule);
       if (g.strategy === 'null') return NULL_VALUE;
@@ -290,6 +360,20 @@ export class SessionMasker {
       changed = true;
     }
     return changed ? current : null;
+  }
+
+  private anyPasses(stats: ByteStats): boolean {
+    for (const g of this.groups) if (gatePasses(g.gate, stats)) return true;
+    return false;
+  }
+
+  /** The group's detectors whose byte test passed (the same few subsets recur: cached by bitmask). */
+  private worthRunning(g: DetectorGroup, stats: ByteStats): Detector[] {
+    let mask = 0;
+    for (let k = 0; k < g.needs.length; k++) if (passes(g.needs[k]!, stats)) mask |= 1 << k;
+    let subset = g.subsets.get(mask);
+    if (!subset) g.subsets.set(mask, (subset = g.detectors.filter((_, k) => (mask & (1 << k)) !== 0)));
+    return subset;
   }
 
   /** Detectors over free text (notices, errors, parameters); unchanged when nothing matched. */
@@ -318,16 +402,16 @@ function isAscii(b: Buffer, start: number, end: number): boolean {
   return true;
 }
 
-/** `partial` on ASCII bytes, without a string: letters and digits but the last 4 become '*'. */
-function partialAscii(b: Buffer, start: number, end: number): Buffer {
-  if (end - start <= 4) return REDACTED;
-  const out = Buffer.from(b.subarray(start, end));
-  for (let i = 0; i < out.length - 4; i++) {
+/**
+ * `partial` on ASCII bytes, applied to the copy in the output (same length, so no new buffer):
+ * letters and digits but the last 4 become '*'.
+ */
+export const starAllButLast4: InPlaceMask = (out, start, end) => {
+  for (let i = start; i < end - 4; i++) {
     const c = out[i]!;
     if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) out[i] = 0x2a;
   }
-  return out;
-}
+};
 
 const UNKNOWN_COLUMN: ResultColumn = { name: '?', tableOid: 0, column: 0, typeOid: 0, format: 0 };
 const NULL_VALUE = Symbol('null');

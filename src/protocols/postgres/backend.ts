@@ -250,18 +250,32 @@ export function rewriteNoticeFields(type: 'E' | 'N', body: Buffer, fn: (text: st
 
 /**
  * Rewrites some values of a DataRow body in one pass, without slicing the values left alone:
- * `replace(i, start, end)` (the value's byte range in `body`; not called for NULLs) returns the
- * new value, null for SQL NULL, or undefined to keep it. Returns the whole new message, or null when
- * nothing changed. Bounds are checked as in decodeDataRow.
+ * `replace(i, body, start, end)` (the value's byte range in `body`; not called for NULLs) returns
+ * the new value, null for SQL NULL, undefined to keep it, or an in-place transform (a shared
+ * function that rewrites the copied bytes without changing their length: no allocation). The new
+ * message is written into `alloc(size)` (the relay hands out room in its output); returns it, or
+ * null when nothing changed. Bounds are checked as in decodeDataRow.
  */
-export function rewriteDataRow(body: Buffer, replace: (i: number, start: number, end: number) => Buffer | null | undefined): Buffer | null {
+export type InPlace = (out: Buffer, start: number, end: number) => void;
+export type FieldRewrite = (i: number, body: Buffer, start: number, end: number) => Buffer | null | undefined | InPlace;
+
+// reused between calls (rows are rewritten one at a time): no garbage per row
+let chAt: number[] = [];
+let chEnd: number[] = [];
+let chValue: Array<Buffer | null> = [];
+let ipStart: number[] = [];
+let ipEnd: number[] = [];
+let ipFn: InPlace[] = [];
+
+export function rewriteDataRow(body: Buffer, replace: FieldRewrite, alloc: (size: number) => Buffer = (n) => Buffer.allocUnsafe(n)): Buffer | null {
   // hot path (every row of a masked result): plain reads with explicit bounds checks, no slicing
   const bad = (why: string): never => new BodyReader(body, 'DataRow').bad(why);
   if (body.length < 2) bad('truncated');
   const n = body.readInt16BE(0);
   if (n < 0 || n * 4 > body.length - 2) bad(`impossible count ${n}`);
   let pos = 2;
-  let changes: Array<[number, number, Buffer | null]> | null = null; // [start of the length field, end of value, new value]
+  let count = 0;
+  let inPlace = 0;
   let delta = 0;
   for (let i = 0; i < n; i++) {
     if (pos + 4 > body.length) bad(`truncated (needs 4 more bytes at offset ${pos})`);
@@ -273,24 +287,46 @@ export function rewriteDataRow(body: Buffer, replace: (i: number, start: number,
     if (pos + len > body.length) bad(`truncated (needs ${len} more bytes at offset ${pos})`);
     const start = pos;
     pos += len;
-    const next = replace(i, start, pos);
+    const next = replace(i, body, start, pos);
     if (next === undefined) continue;
-    (changes ??= []).push([at, pos, next]);
+    if (typeof next === 'function') {
+      // same length: the bytes are copied with their neighbours and rewritten in the output
+      ipStart[inPlace] = start + delta;
+      ipEnd[inPlace] = pos + delta;
+      ipFn[inPlace] = next;
+      inPlace++;
+      continue;
+    }
+    chAt[count] = at;
+    chEnd[count] = pos;
+    chValue[count] = next;
+    count++;
     delta += (next === null ? 0 : next.length) - len;
   }
-  if (changes === null) return null;
-  const out = Buffer.allocUnsafe(5 + body.length + delta);
+  if (count === 0 && inPlace === 0) return null;
+  const out = alloc(5 + body.length + delta);
   out[0] = 0x44;
   out.writeInt32BE(4 + body.length + delta, 1);
   let w = 5;
   let from = 0;
-  for (const [at, end, value] of changes) {
-    w += body.copy(out, w, from, at);
+  for (let k = 0; k < count; k++) {
+    const value = chValue[k]!;
+    w += body.copy(out, w, from, chAt[k]);
     out.writeInt32BE(value === null ? -1 : value.length, w);
     w += 4;
     if (value !== null) w += value.copy(out, w);
-    from = end;
+    from = chEnd[k]!;
+    chValue[k] = null;
   }
   body.copy(out, w, from);
+  for (let k = 0; k < inPlace; k++) ipFn[k]!(out, 5 + ipStart[k]!, 5 + ipEnd[k]!);
+  if (chAt.length > 4096 || ipStart.length > 4096) {
+    chAt = [];
+    chEnd = [];
+    chValue = [];
+    ipStart = [];
+    ipEnd = [];
+    ipFn = [];
+  }
   return out;
 }

@@ -1,4 +1,5 @@
 const EMPTY = Buffer.alloc(0);
+const BLOCK = 64 * 1024;
 
 /**
  * Collects what one pushed chunk turns into, in order: runs of the chunk's own bytes (kept as
@@ -10,6 +11,10 @@ export class Emitter<T> {
   private chunk: Buffer = EMPTY;
   private runStart = 0;
   private runEnd = 0;
+  /** bytes written by the gateway itself (rewritten messages), packed into blocks: [segStart, used) is pending */
+  private block: Buffer | null = null;
+  private used = 0;
+  private segStart = 0;
 
   /** Starts a new chunk. */
   begin(chunk: Buffer): void {
@@ -41,9 +46,37 @@ export class Emitter<T> {
     this.out.push(item);
   }
 
-  private flush(): void {
+  /**
+   * Room for `n` bytes the caller writes now, going out here. Consecutive reservations are one
+   * contiguous piece of a shared block, so a run of rewritten rows leaves as one buffer, not one
+   * allocation per row. Blocks are never written twice: what went out stays as it was.
+   */
+  reserve(n: number): Buffer {
+    this.flushRun();
+    if (this.block === null || this.used + n > this.block.length) {
+      this.flushSegment();
+      this.block = Buffer.allocUnsafe(Math.max(BLOCK, n));
+      this.used = 0;
+      this.segStart = 0;
+    }
+    const view = this.block.subarray(this.used, this.used + n);
+    this.used += n;
+    return view;
+  }
+
+  private flushRun(): void {
     if (this.runEnd > this.runStart) this.out.push(this.chunk.subarray(this.runStart, this.runEnd));
     this.runStart = this.runEnd;
+  }
+
+  private flushSegment(): void {
+    if (this.block !== null && this.used > this.segStart) this.out.push(this.block.subarray(this.segStart, this.used));
+    this.segStart = this.used;
+  }
+
+  private flush(): void {
+    this.flushSegment();
+    this.flushRun();
   }
 
   /** What the chunk became; the emitter is ready for the next chunk. */

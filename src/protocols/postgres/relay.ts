@@ -196,6 +196,7 @@ export class PgRelay {
   private serverFatal: GatehouseError | null = null;
   private readonly toUpstream = new Emitter<HeldCommand>();
   private readonly toClient = new Emitter<never>();
+  private readonly reserve = (n: number): Buffer => this.toClient.reserve(n);
   /** raw bytes of the client frame in progress, while it is held (a command, or a header not read yet) */
   private clientParts: Buffer[] = [];
   private clientPassing = false;
@@ -704,10 +705,12 @@ export class PgRelay {
       r?.copyData(replacement ? replacement.subarray(5) : body, body.length);
       return;
     }
-    // DataRow of a masked result
+    // DataRow of a masked result: rewritten straight into the output
     const plan = r?.maskPlan;
-    const replacement = plan ? rewriteDataRow(body, (i, start, end) => m.maskField(plan, i, body, start, end, r.tally)) : null;
-    this.release(parts, replacement);
+    const rewrite = plan ? (r.maskFn ??= (i, b, start, end) => m.maskField(plan, i, b, start, end, r.tally)) : null;
+    const replacement = rewrite ? rewriteDataRow(body, rewrite, this.reserve) : null;
+    if (replacement) this.current?.addBytes(replacement);
+    else this.release(parts, null);
     r?.dataRow(replacement ? replacement.subarray(5) : body);
   }
 

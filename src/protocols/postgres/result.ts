@@ -4,7 +4,7 @@ const SCRATCH = 16 * 1024;
 import { monoUs } from '../../core/clock.js';
 import type { PgResultEvent, RecordedError, RecordedValue } from '../../core/events.js';
 import type { ColumnDescription } from './backend.js';
-import { decodeDataRow, rowsFromTag } from './backend.js';
+import { decodeDataRow, rowsFromTag, type FieldRewrite } from './backend.js';
 import { formatAt, recordValue } from './values.js';
 import { newTally, type MaskTally, type ResultColumn, type RowPlan } from '../../masking/session.js';
 
@@ -33,6 +33,8 @@ export class ResultRecorder {
   readonly sample: RecordedValue[][] = [];
   /** masking: the plan for this result's rows (undefined until computed) and what it masked */
   maskPlan: RowPlan | null | undefined = undefined;
+  /** the plan's row rewrite, made once per result */
+  maskFn: FieldRewrite | undefined = undefined;
   readonly tally: MaskTally = newTally();
   private readonly hash: Hash = createHash('sha256');
   /** the contiguous run of bytes not hashed yet: [runStart, runEnd) of runBuffer */
