@@ -83,6 +83,10 @@ function statement(e: ReportEvent, out: string[]): void {
   if (results.length === 0) out.push(`${INDENT}→ (no result recorded)`);
   for (const r of results) {
     out.push(`${INDENT}→ ${results.length > 1 ? `[${r.index}] ` : ''}${oneLine(resultSummary(r))}`);
+    if (r.masked) {
+      const cols = Object.entries(r.masked.columns).map(([c, n]) => `${c} ${n}`).join(', ');
+      out.push(`${INDENT}  masked by ${r.masked.rules.join(', ')}${cols ? `: ${cols}` : ''}`);
+    }
     if (r.sample.length === 0) continue;
     const rows = r.sample.slice(0, SAMPLE_ROWS).map((row) => row.map((v) => oneLine(truncate(formatValue(v), CELL))));
     for (const l of table(r.columns, rows)) out.push(`${INDENT}  ${l}`);

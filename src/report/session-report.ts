@@ -129,6 +129,7 @@ function toResult(r: PgResultEvent): ReportResult {
   return {
     index: r.index, status: r.status, tag: r.tag, rows: r.rows, error: r.error, durationUs: r.durationUs, bytes: r.bytes,
     sha256: r.sha256, columns: r.columns, sample: r.sample, copy: r.copy,
+    ...(r.masked ? { masked: r.masked } : {}),
   };
 }
 

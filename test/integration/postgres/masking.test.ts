@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import type { AuditEvent, PgResultEvent } from '../../../src/core/events.js';
-import { APP_PASSWORD, psql, startEnv, type GatewayEnv } from '../../support/gateway-fixture.js';
+import { APP_PASSWORD, cli, psql, startEnv, type GatewayEnv } from '../../support/gateway-fixture.js';
 
 /**
  * Masking through real clients: a table of realistic fake PII (generated here: Luhn-valid cards,
@@ -177,6 +177,15 @@ describe('masking', () => {
     expect((err as { detail?: string }).detail).toBe('Key (email)=(****) already exists.');
   });
 
+  it('notices that echo values are masked too', async () => {
+    const c = await client('ci-agent');
+    const notices: string[] = [];
+    c.on('notice', (n) => notices.push(`${n.message} | ${n.detail ?? ''}`));
+    await c.query(`DO $$ BEGIN RAISE NOTICE 'found %', (SELECT email FROM people WHERE id = 7) USING DETAIL = 'card ' || (SELECT card FROM people WHERE id = 7); END $$`);
+    await c.end();
+    expect(notices).toEqual(['found **** | card ****']);
+  });
+
   it('the ledger holds only masked values, and says which rules fired how often', async () => {
     const c = await client('ci-agent');
     await c.query('SELECT * FROM people WHERE email = $1', [PEOPLE[5]!.email]);
@@ -196,4 +205,23 @@ describe('masking', () => {
       columns: expect.objectContaining({ email: 40, card: 40, ssn: 40, iban: 40, phone: 40 }),
     });
   });
+
+  it('the session report says what was masked, by which rules', async () => {
+    let sessionId = '';
+    for await (const r of env.gateway.ledger.scan()) {
+      const e = JSON.parse(r.payload) as AuditEvent;
+      // the psql SELECT * of the first test
+      if (e.type === 'pg.result' && e.masked?.columns.iban === 40 && e.columns?.includes('note')) {
+        sessionId = r.sessionId;
+        break;
+      }
+    }
+    const r = await cli(env, ['report', sessionId]);
+    expect(r.code, r.stderr).toBe(0);
+    const line = r.stdout.split('\n').find((l) => l.includes('masked by')) ?? '';
+    for (const rule of ['pii-columns', 'iban-pseudonym', 'pii-anywhere']) expect(line).toContain(rule);
+    expect(line).toMatch(/email 40.*iban 40/);
+    expect(leaks(r.stdout)).toEqual([]);
+  });
 });
+
