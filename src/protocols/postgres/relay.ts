@@ -225,7 +225,7 @@ export class PgRelay {
             // not a command: its bytes go on as they come
             this.clientPassing = true;
             for (const p of this.clientParts) this.toUpstream.pass(p);
-            this.clientParts = [];
+            this.clientParts.length = 0;
           }
           if (type !== B.CopyData) return true;
           // COPY FROM STDIN data streams through unread; only its size is counted
@@ -237,10 +237,14 @@ export class PgRelay {
           else this.clientParts.push(piece);
         },
         end: (type, body) => {
+          // raw is only read during the call (a held command keeps a Buffer, not the array): reused
           const raw = this.clientParts;
-          this.clientParts = [];
           this.clientPassing = false;
-          this.onClientMessage(type, body, raw);
+          try {
+            this.onClientMessage(type, body, raw);
+          } finally {
+            raw.length = 0;
+          }
         },
       },
       limits.maxClientMessageBytes,
@@ -551,16 +555,18 @@ export class PgRelay {
     // the header is passed on once the frame's owner is known (its bytes count into that result);
     // an error is held whole: it is swapped for the gateway's own when it answers a blocked command
     this.serverFrameBegun = true;
+    // the header array is reused frame after frame (this runs for every row): no garbage
     const header = this.serverHeader;
-    this.serverHeader = [];
     if (type === B.ErrorResponse || this.masks(type)) {
-      this.heldParts = header;
+      this.heldParts = header.slice();
+      header.length = 0;
       return true;
     }
     for (const p of header) {
       this.current?.addBytes(p);
       this.toClient.pass(p);
     }
+    header.length = 0;
     if (type === B.DataRow) return this.current !== null && this.current.wantsSample;
     if (type === B.CopyData) return this.current !== null && this.current.wantsSample;
     return READ_BODY.has(type);
