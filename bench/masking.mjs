@@ -3,7 +3,7 @@
 // Runs are interleaved (one of each per round), so machine noise hits all variants alike; every
 // number printed is measured in this run.
 //
-//   npm run build && cd bench && node masking.mjs [--rows 20000] [--rounds 15] [--typical]
+//   npm run build && cd bench && node masking.mjs [--rows 20000] [--rounds 15] [--typical] [--pages]
 //
 // Needs the machine's PostgreSQL on 127.0.0.1:5432 with trust auth for `postgres` (database `test`),
 // or PGBENCH_URL-style overrides: BENCH_PG_HOST, BENCH_PG_PORT, BENCH_PG_DB, BENCH_PG_USER.
@@ -26,6 +26,9 @@ const ROWS = arg('rows', 20_000);
 // dense: every row has an email, a card, an SSN and a phone (the worst case: every row is rewritten);
 // typical: an orders table where one column is an email and 1 row in 50 has a phone in its note
 const DATA = process.argv.includes('--typical') ? 'typical' : 'dense';
+// bulk: each round reads the whole table in one query; pages: each round is 200 queries of 20 rows
+// (what an agent does: look at a page, decide, look again)
+const WORKLOAD = process.argv.includes('--pages') ? 'pages' : 'bulk';
 const ROUNDS = arg('rounds', 15);
 const target = {
   host: process.env.BENCH_PG_HOST ?? '127.0.0.1',
@@ -88,28 +91,43 @@ for (const [name, gw] of Object.entries(gateways)) {
 }
 for (const c of Object.values(clients)) await c.connect();
 const sql = `SELECT * FROM ${TABLE}`;
-for (const c of Object.values(clients)) await c.query(sql); // warm-up
+const page = { text: `SELECT * FROM ${TABLE} WHERE id BETWEEN $1 AND $1 + 19 ORDER BY id`, values: [0] };
+const PAGES = 200;
+async function round(c) {
+  if (WORKLOAD === 'bulk') {
+    const res = await c.query(sql);
+    if (res.rowCount !== ROWS) throw new Error(`${res.rowCount} rows`);
+    return ROWS;
+  }
+  for (let p = 0; p < PAGES; p++) {
+    page.values[0] = 1 + ((p * 20) % (ROWS - 20));
+    const res = await c.query(page);
+    if (res.rowCount !== 20) throw new Error(`${res.rowCount} rows`);
+  }
+  return PAGES * 20;
+}
+for (const c of Object.values(clients)) await round(c); // warm-up
 const times = Object.fromEntries(Object.keys(clients).map((k) => [k, []]));
+let rowsPerRound = 0;
 for (let r = 0; r < ROUNDS; r++) {
   for (const [name, c] of Object.entries(clients)) {
     const t0 = performance.now();
-    const res = await c.query(sql);
+    rowsPerRound = await round(c);
     times[name].push(performance.now() - t0);
-    if (res.rowCount !== ROWS) throw new Error(`${name}: ${res.rowCount} rows`);
   }
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 const base = 'gateway, no masking';
-console.log(`${DATA} data, ${ROWS} rows x ${ROUNDS} interleaved rounds, node ${process.version}`);
+console.log(`${DATA} data, ${WORKLOAD === 'bulk' ? `SELECT * of ${ROWS} rows` : `${PAGES} queries of 20 rows`} per round, ${ROUNDS} interleaved rounds, node ${process.version}`);
 console.log('| variant | median ms | rows/s | throughput vs gateway without masking (median, p25–p75 of per-round ratios) | vs direct |');
 console.log('| --- | ---: | ---: | ---: | ---: |');
 for (const name of Object.keys(clients)) {
   const m = median(times[name]);
   const perRound = times[name].map((t, i) => times[base][i] / t);
   const vsDirect = median(times[name].map((t, i) => times.direct[i] / t));
-  console.log(`| ${name} | ${m.toFixed(1)} | ${Math.round(ROWS / (m / 1000))} | ${median(perRound).toFixed(3)} (${quantile(perRound, 0.25).toFixed(3)}–${quantile(perRound, 0.75).toFixed(3)}) | ${vsDirect.toFixed(3)} |`);
+  console.log(`| ${name} | ${m.toFixed(1)} | ${Math.round(rowsPerRound / (m / 1000))} | ${median(perRound).toFixed(3)} (${quantile(perRound, 0.25).toFixed(3)}–${quantile(perRound, 0.75).toFixed(3)}) | ${vsDirect.toFixed(3)} |`);
 }
 
 for (const c of Object.values(clients)) await c.end();
