@@ -338,7 +338,8 @@ export class SessionMasker {
     const next = this.scanText(v.toString('utf8', binaryJsonb ? start + 1 : start, end), tally, stats);
     if (next === null) return undefined;
     if (next === NULL_VALUE || !replaceable) return null;
-    return Buffer.from(next, 'utf8');
+    // a value that was one sensitive item (an email column) needs no new buffer
+    return next === '****' ? REDACTED : Buffer.from(next, 'utf8');
   }
 
   private whole(text: string, strategy: Exclude<Strategy, 'null'>, label: string): string {
