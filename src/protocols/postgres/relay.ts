@@ -438,7 +438,11 @@ export class PgRelay {
         return;
       case B.FunctionCall: {
         const f = decodeFunctionCall(body!);
-        const d = this.gate.functionCall(f.oid);
+        let d = this.gate.functionCall(f.oid);
+        // a fast-path call returns one opaque value (large objects, ...): masking cannot read it, so under masking it is not run
+        if (d.action !== 'block' && this.masker?.active) {
+          d = { action: 'block', policy: 'masking', reason: 'fast-path function calls cannot be masked; call the function in SQL', reviewers: [], timeoutMs: 0, shape: null };
+        }
         const approvalId = d.action === 'review' ? newApprovalId() : undefined;
         const ref = this.command({
           type: 'pg.function_call',

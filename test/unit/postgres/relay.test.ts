@@ -4,7 +4,7 @@ import type { AuditEvent, PgResultEvent } from '../../../src/core/events.js';
 import { errorResponse, readyForQuery } from '../../../src/protocols/postgres/backend.js';
 import { PgRelay, type ClientOut, type PendingRecord } from '../../../src/protocols/postgres/relay.js';
 import { MessageWriter } from '../../../src/protocols/postgres/wire.js';
-import { BLOCKED_PORTAL, BLOCKED_SQL, executeMessage, parseMessage, queryMessage } from '../../../src/protocols/postgres/frontend.js';
+import { BLOCKED_PORTAL, BLOCKED_SQL, executeMessage, functionCallMessage, parseMessage, queryMessage } from '../../../src/protocols/postgres/frontend.js';
 import { initClassifier } from '../../../src/policy/classify.js';
 import { commandGate } from '../../../src/policy/gate.js';
 import { loadConfigText } from '../../../src/core/config.js';
@@ -241,6 +241,14 @@ describe('PgRelay masking (sans-IO)', () => {
       expect(rec.sample).toEqual([['1', '****.***@*******.com', 'card **** on file'], ['2', null, 'nothing here']]);
       expect(rec.masked).toEqual({ rules: ['cols', 'any'], columns: { email: 1, note: 1 } });
     }
+  });
+
+  it('refuses fast-path function calls under masking (their result is one opaque value)', () => {
+    const relay = new PgRelay(limits, undefined, masker());
+    const call = new MessageWriter().int32(764).int16(0).int16(1).int32(1).raw(Buffer.from('1')).int16(0).finish('F');
+    const step = relay.fromClient(call);
+    expect(step.records[0]!.event).toMatchObject({ type: 'pg.function_call', decision: { action: 'block', policy: 'masking' } });
+    expect(Buffer.concat(step.out.filter((o): o is Buffer => Buffer.isBuffer(o)))).toEqual(functionCallMessage(0));
   });
 
   it('a result with nothing to mask passes as views of the chunk (no copy)', () => {
