@@ -43,24 +43,13 @@ export interface ApprovalDecision {
   decidedAt: number;
 }
 
-/** An approval request as reviewers see it (CLI, HTTP API, web console). */
-export interface Approval {
+/** An approval request as reviewers see it (CLI, HTTP API, web console): the recorded request, and its state. */
+export interface Approval extends Omit<ApprovalRequestedEvent, 'type' | 'approvalId'> {
   id: string;
   state: 'pending' | 'approved' | 'denied';
   sessionId: string;
-  statementSeq: number | null;
-  protocol: Protocol;
-  connection: string;
-  requester: ActorRecord;
-  policy: string;
-  reason: string;
-  text: string;
-  shape: string;
-  reviewers: string[];
   /** µs */
   requestedAt: number;
-  /** µs */
-  expiresAt: number;
   decision: ApprovalDecision | null;
 }
 
@@ -153,20 +142,8 @@ export class ApprovalBroker {
       expiresAt: now + input.timeoutMs * 1000,
       decision: null,
     };
-    const requested: ApprovalRequestedEvent = {
-      type: 'approval.requested',
-      approvalId: approval.id,
-      statementSeq: approval.statementSeq,
-      protocol: approval.protocol,
-      connection: approval.connection,
-      requester: approval.requester,
-      policy: approval.policy,
-      reason: approval.reason,
-      text: approval.text,
-      shape: approval.shape,
-      reviewers: approval.reviewers,
-      expiresAt: approval.expiresAt,
-    };
+    const { id, state: _state, sessionId: _session, requestedAt: _at, decision: _decision, ...fields } = approval;
+    const requested: ApprovalRequestedEvent = { type: 'approval.requested', approvalId: id, ...fields };
     await this.o.ledger.append([{ sessionId: approval.sessionId, time: now, event: requested }]);
     let settle!: (d: ApprovalDecision) => void;
     const outcome = new Promise<ApprovalDecision>((resolve) => (settle = resolve));
