@@ -2,13 +2,16 @@ import { newApprovalId } from '../../approvals/broker.js';
 import { monoUs, nowUs } from '../../core/clock.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { AuditEvent, PgResultEvent, RecordedError, RecordedValue } from '../../core/events.js';
-import { allowAll, decisionRecord, type CommandGate, type GateDecision } from '../../policy/gate.js';
-import { classify } from '../../policy/classify.js';
+import { allowAll, type CommandGate, type GateDecision } from '../../policy/gate.js';
+import { ALLOWED_CURSOR, blockedError, decideSql, maskRecorded, recorded, type ClientOut, type Gate, type HeldCommand } from './relay-gate.js';
+
+export type { ClientOut, Gate, HeldCommand } from './relay-gate.js';
+export { blockedError } from './relay-gate.js';
 import type { SessionMasker } from '../../masking/session.js';
 import {
   decodeCommandComplete, decodeCopyResponse, decodeErrorFields, decodeReadyForQuery, decodeRowDescription,
   errorResponse, rewriteDataRow, rewriteNoticeFields,
-  type ColumnDescription, type DecodedError, type NoticeFields, type TxStatus,
+  type ColumnDescription, type DecodedError, type TxStatus,
 } from './backend.js';
 import { Emitter } from './emitter.js';
 import { FrameError, Framer } from './framer.js';
@@ -54,28 +57,6 @@ export interface PendingRecord {
   ref: CommandRef | null;
 }
 
-/** How a gated command's answer reaches the client: as the server sends it, or replaced by `error`. */
-export interface Gate {
-  state: 'allow' | 'block' | 'pending';
-  /** with 'block': the error the client sees in place of the server's */
-  error: NoticeFields | null;
-}
-
-/** A command that waits for a reviewer; the driver resolves `gate` and then sends one of the two. */
-export interface HeldCommand {
-  kind: 'held';
-  approvalId: string;
-  decision: GateDecision;
-  text: string;
-  ref: CommandRef;
-  original: Buffer;
-  /** a stand-in the server rejects, sent when the command is denied */
-  substitute: Buffer;
-  gate: Gate;
-}
-
-export type ClientOut = Buffer | HeldCommand;
-
 export interface ClientStep {
   /** to append durably before anything of `out` is sent */
   records: PendingRecord[];
@@ -99,17 +80,6 @@ export interface UpstreamStep {
 interface StatementInfo {
   text: string;
   columns: ColumnDescription[] | null;
-}
-
-/** The error the client sees for a blocked command. */
-export function blockedError(d: GateDecision): NoticeFields {
-  return {
-    severity: 'ERROR',
-    code: '42501',
-    message: `blocked by policy "${d.policy}": ${d.reason}`,
-    detail: 'The gateway did not run this statement. The decision is recorded in the audit ledger.',
-    hint: d.policy === 'unparsable-sql' ? 'Check the statement\'s syntax.' : 'Ask the gateway\'s administrators if you need this statement to run.',
-  };
 }
 
 interface PortalInfo {
@@ -164,13 +134,6 @@ const GATED_TYPES = new Set<number>([B.Query, B.Parse, B.Execute, B.FunctionCall
 const READ_BODY = new Set<number>([
   B.RowDescription, B.CommandComplete, B.ErrorResponse, B.ReadyForQuery, B.CopyIn, B.CopyOut, B.CopyBoth,
 ]);
-
-/** The decision as the command's record carries it: omitted for the plain default allow. */
-function recorded(d: GateDecision, approvalId?: string): { decision?: ReturnType<typeof decisionRecord> } {
-  return d.action === 'allow' && d.policy === 'default' ? {} : { decision: decisionRecord(d, approvalId) };
-}
-
-const ALLOWED_CURSOR: GateDecision = { action: 'allow', policy: 'default', reason: 'a cursor declared in SQL', reviewers: [], timeoutMs: 0, shape: null };
 
 function recordedError(e: DecodedError): RecordedError {
   const out: RecordedError = { sqlstate: e.code, severity: e.severity, message: e.message };
@@ -353,7 +316,7 @@ export class PgRelay {
     switch (type) {
       case B.Query: {
         const text = decodeQuery(body!);
-        const d = this.decideSql(text);
+        const d = decideSql(this.gate, this.masker, text);
         const approvalId = d.action === 'review' ? newApprovalId() : undefined;
         const ref = this.command({ type: 'pg.query', text, ...recorded(d, approvalId) });
         const gate = this.route(raw, d, ref, text, approvalId, () => queryMessage(BLOCKED_SQL));
@@ -367,7 +330,7 @@ export class PgRelay {
         }
         this.statements.set(p.name, { text: p.text, columns: null });
         // decided here, so a blocked statement fails at Parse; a review waits for its Execute
-        const d = this.decideSql(p.text);
+        const d = decideSql(this.gate, this.masker, p.text);
         const atParse: GateDecision = d.action === 'review' ? { ...d, action: 'allow' } : d;
         let ref: CommandRef | null = null;
         if (p.name !== '' || atParse.action === 'block') {
@@ -385,7 +348,7 @@ export class PgRelay {
         this.portals.set(b.portal, {
           statement: b.statement,
           text: st ? st.text : `<unknown prepared statement "${b.statement}">`,
-          params: this.maskRecorded(recordValues(b.params, b.paramFormats, this.limits.maxParamBytes)),
+          params: maskRecorded(this.masker, recordValues(b.params, b.paramFormats, this.limits.maxParamBytes)),
           resultFormats: b.resultFormats,
           columns: st?.columns ?? null,
         });
@@ -399,7 +362,7 @@ export class PgRelay {
         const text = portal?.text ?? `<portal "${x.portal}" (a cursor declared in SQL)>`;
         // decided again: the context may have changed since Parse (time windows, grants); a cursor
         // declared in SQL was decided with its DECLARE
-        const d = portal ? this.decideSql(portal.text) : ALLOWED_CURSOR;
+        const d = portal ? decideSql(this.gate, this.masker, portal.text) : ALLOWED_CURSOR;
         const approvalId = d.action === 'review' ? newApprovalId() : undefined;
         const ref = this.command({
           type: 'pg.execute',
@@ -447,7 +410,7 @@ export class PgRelay {
         const ref = this.command({
           type: 'pg.function_call',
           functionOid: f.oid,
-          args: this.maskRecorded(recordValues(f.args, f.argFormats, this.limits.maxParamBytes)),
+          args: maskRecorded(this.masker, recordValues(f.args, f.argFormats, this.limits.maxParamBytes)),
           ...recorded(d, approvalId),
         });
         const gate = this.route(raw, d, ref, `<function call oid ${f.oid}>`, approvalId, () => functionCallMessage(0));
@@ -464,36 +427,6 @@ export class PgRelay {
         this.pass(raw);
         return;
     }
-  }
-
-  /**
-   * The policy's decision, then masking's: a COPY ... TO STDOUT that masking could not follow
-   * (binary data, or column rules, which a COPY's data does not name) is blocked, never let out
-   * in clear.
-   */
-  private decideSql(text: string): GateDecision {
-    const d = this.gate.sql(text);
-    const m = this.masker;
-    if (d.action === 'block' || !m?.active) return d;
-    for (const op of classify(text).operations) {
-      if (!op.copy?.to) continue;
-      const why = op.copy.binary
-        ? 'binary COPY output cannot be masked; use text format'
-        : m.hasColumnRules ? 'COPY ... TO STDOUT cannot be masked column by column; use SELECT' : null;
-      if (why) return { action: 'block', policy: 'masking', reason: why, reviewers: [], timeoutMs: 0, shape: null };
-    }
-    return d;
-  }
-
-  /** Bound parameters as the ledger keeps them: detectors mask sensitive values there too. */
-  private maskRecorded(values: RecordedValue[]): RecordedValue[] {
-    const m = this.masker;
-    if (!m?.active) return values;
-    return values.map((v) => {
-      if (typeof v === 'string') return m.maskText(v);
-      if (v !== null && 'truncated' in v) return { ...v, prefix: m.maskText(v.prefix) };
-      return v;
-    });
   }
 
   /** Passes on a non-command message's bytes (normally already passed while it streamed). */
