@@ -1,5 +1,4 @@
 import type { LoadedConfig } from './core/config.js';
-import { configPath } from './core/config.js';
 import type { Logger } from './core/log.js';
 import { TokenVerifier } from './identity/verifier.js';
 import type { LedgerStore } from './ledger/ledger.js';

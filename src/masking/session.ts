@@ -238,7 +238,7 @@ export class SessionMasker {
     setup: MaskingSetup,
     principal: Principal,
     connection: string,
-    private readonly catalog: Catalog = () => null,
+    private catalog: Catalog = () => null,
   ) {
     const custom = new Map(setup.config.detectors.map((d) => [d.name, customDetector(d.name, d.pattern, 'u')]));
     for (const r of setup.config.rules) {
@@ -262,6 +262,12 @@ export class SessionMasker {
   /** False when no rule applies to this session: results pass untouched. */
   get active(): boolean {
     return this.columnRules.length > 0 || this.groups.length > 0;
+  }
+
+  /** Gives the target's catalog (for `schema.table.column` rules), once it is read. */
+  useCatalog(catalog: Catalog): void {
+    this.catalog = catalog;
+    this.plans.clear();
   }
 
   get hasColumnRules(): boolean {

@@ -14,19 +14,14 @@ import { startDevIssuer, type DevIssuer } from '../../src/identity/dev-issuer.js
 import { TokenVerifier } from '../../src/identity/verifier.js';
 import { SqliteLedger } from '../../src/ledger/sqlite.js';
 import { input } from '../support/approvals.js';
+import { AUDIENCE, CLIENTS } from '../support/gateway-fixture.js';
 
 /**
  * The reviewers' API through fastify.inject(), with real tokens from a real OIDC provider verified
  * by the gateway's own TokenVerifier, and a real broker over a SQLite ledger.
  */
 
-const AUDIENCE = 'api://gatehouse';
-const CLIENTS = [
-  { clientId: 'ci-agent', clientSecret: 'ci-agent-secret', groups: ['ci-agents'], ciJob: '4711' },
-  { clientId: 'dba-alice', clientSecret: 'dba-alice-secret', groups: ['dba', 'staff'] },
-  { clientId: 'dba-bob', clientSecret: 'dba-bob-secret', groups: ['dba'] },
-  { clientId: 'intern-bot', clientSecret: 'intern-bot-secret', groups: ['interns'] },
-];
+// the same issuer audience and clients (with their groups) as the gateway tests
 
 let dir: string;
 let idp: DevIssuer;

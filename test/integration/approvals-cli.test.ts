@@ -12,6 +12,7 @@ import { TokenVerifier } from '../../src/identity/verifier.js';
 import { SqliteLedger } from '../../src/ledger/sqlite.js';
 import { input } from '../support/approvals.js';
 import { runProgram, type RunResult } from '../support/gateway-fixture.js';
+import { AUDIENCE, CLIENTS } from '../support/gateway-fixture.js';
 
 /**
  * `gatehouse approvals ...`: the built CLI (dist/, `npm test` builds it) against the real API on
@@ -19,12 +20,7 @@ import { runProgram, type RunResult } from '../support/gateway-fixture.js';
  * provider, a real broker over a SQLite ledger.
  */
 
-const AUDIENCE = 'api://gatehouse';
-const CLIENTS = [
-  { clientId: 'ci-agent', clientSecret: 'ci-agent-secret', groups: ['ci-agents'] },
-  { clientId: 'dba-alice', clientSecret: 'dba-alice-secret', groups: ['dba'] },
-  { clientId: 'intern-bot', clientSecret: 'intern-bot-secret', groups: ['interns'] },
-];
+// the same issuer audience and clients (with their groups) as the gateway tests
 
 let dir: string;
 let idp: DevIssuer;

@@ -208,28 +208,6 @@ export function decodeAuthentication(body: Buffer): AuthRequest {
   }
 }
 
-// 'D' DataRow: Int16 n | (Int32 len (-1 = NULL) | Byte * len) * n
-export function encodeDataRow(values: ReadonlyArray<Buffer | null>): Buffer {
-  let size = 2;
-  for (const v of values) size += 4 + (v === null ? 0 : v.length);
-  const out = Buffer.allocUnsafe(5 + size);
-  out[0] = 0x44;
-  out.writeInt32BE(4 + size, 1);
-  out.writeInt16BE(values.length, 5);
-  let pos = 7;
-  for (const v of values) {
-    if (v === null) {
-      out.writeInt32BE(-1, pos);
-      pos += 4;
-    } else {
-      out.writeInt32BE(v.length, pos);
-      v.copy(out, pos + 4);
-      pos += 4 + v.length;
-    }
-  }
-  return out;
-}
-
 /**
  * Rewrites the human-readable fields of an ErrorResponse / NoticeResponse body (message, detail,
  * hint, context) with `fn`, keeping every other field as it was; returns the whole message.

@@ -172,7 +172,7 @@ async function login(req: StartupRequest, deps: PgGatewayDeps, log: Logger, hand
     if (masker.active && masker.hasColumnRules) {
       const tables = ruleTables(deps.masking.config);
       try {
-        masker = new SessionMasker(deps.masking, principal, admission.connection.name, await loadCatalog(admission.connection.name, target, tables));
+        masker.useCatalog(await loadCatalog(admission.connection.name, target, tables));
       } catch (e) {
         // fail closed: without the catalog, table-qualified rules cannot be told apart, so the session is refused
         handshakeDone();

@@ -6,7 +6,6 @@ import { allowAll, type CommandGate, type GateDecision } from '../../policy/gate
 import { ALLOWED_CURSOR, blockedError, decideSql, maskRecorded, recorded, type ClientOut, type Gate, type HeldCommand } from './relay-gate.js';
 
 export type { ClientOut, Gate, HeldCommand } from './relay-gate.js';
-export { blockedError } from './relay-gate.js';
 import type { SessionMasker } from '../../masking/session.js';
 import {
   decodeCommandComplete, decodeCopyResponse, decodeErrorFields, decodeReadyForQuery, decodeRowDescription,
@@ -312,6 +311,7 @@ export class PgRelay {
     return gate;
   }
 
+  /** `raw`: the whole message of a command (held until now); empty for other messages, which went on as they came. */
   private onClientMessage(type: number, body: Buffer | null, raw: Buffer[]): void {
     switch (type) {
       case B.Query: {
@@ -352,7 +352,6 @@ export class PgRelay {
           resultFormats: b.resultFormats,
           columns: st?.columns ?? null,
         });
-        this.pass(raw);
         this.expect({ k: 'bind' });
         return;
       }
@@ -379,7 +378,6 @@ export class PgRelay {
       }
       case B.Describe: {
         const d = decodeTarget(body!, 'Describe');
-        this.pass(raw);
         this.expect({ k: 'describe', target: d.target, name: d.name });
         return;
       }
@@ -387,16 +385,13 @@ export class PgRelay {
         const c = decodeTarget(body!, 'Close');
         if (c.target === 'S') this.statements.delete(c.name);
         else this.portals.delete(c.name);
-        this.pass(raw);
         this.expect({ k: 'close' });
         return;
       }
       case B.Sync:
-        this.pass(raw);
         this.expect({ k: 'sync' });
         return;
       case B.Terminate:
-        this.pass(raw);
         this.clientStep!.terminate = true;
         return;
       case B.FunctionCall: {
@@ -419,20 +414,13 @@ export class PgRelay {
       }
       case B.CopyDone:
       case B.CopyFail:
-        this.pass(raw);
         this.copyIn = null;
         return;
       default:
-        // Flush, CopyData: already passed on as they came
-        this.pass(raw);
         return;
     }
   }
 
-  /** Passes on a non-command message's bytes (normally already passed while it streamed). */
-  private pass(raw: Buffer[]): void {
-    for (const p of raw) this.toUpstream.pass(p);
-  }
 
   // ---------------------------------------------------------------- server -> client
 
