@@ -52,6 +52,16 @@ const apiListener = z.strictObject({
   tls: listenerTls.optional(),
 });
 
+/** the SSH listener: agents log in with their OIDC token as the password; the user name selects the connection */
+const sshListener = z.strictObject({
+  host: z.string().default('127.0.0.1'),
+  port: port.default(2222),
+  /** the gateway's own host key (OpenSSH PEM); generated (Ed25519) on first start when missing */
+  hostKeyFile: z.string().default('./data/ssh_host_ed25519_key'),
+  /** how long a client has to authenticate */
+  loginTimeout: duration.default(30_000),
+});
+
 const approvalsSection = z.strictObject({
   /** POST every approval request and decision to this URL */
   webhook: z
@@ -90,6 +100,42 @@ const postgresConnection = z
   })
   .refine((c) => !(c.password !== undefined && c.passwordFile !== undefined), {
     message: 'give either password or passwordFile, not both',
+  });
+
+const sshConnection = z
+  .strictObject({
+    name,
+    type: z.literal('ssh'),
+    host: z.string().min(1),
+    port: port.default(22),
+    /** the remote user (default), and others a client may pick with `connection+user@gateway` */
+    user: z.string().min(1),
+    users: z.array(z.string().min(1)).default([]),
+    /** the private key only the gateway holds: a file (OpenSSH or PEM) or the text itself (e.g. ${WEB1_SSH_KEY}) */
+    privateKeyFile: z.string().optional(),
+    privateKey: z.string().optional(),
+    passphrase: z.string().optional(),
+    /** the pinned host key of the target: "ssh-ed25519 AAAA..." (a known_hosts or .pub line) ... */
+    hostKey: z.string().optional(),
+    /** ... or a known_hosts file holding it (host entries as OpenSSH writes them, plain or [host]:port) */
+    knownHostsFile: z.string().optional(),
+    groups: z.array(z.string().min(1)).min(1, 'map at least one group, or nobody can use this connection'),
+    /** what is refused unless allowed here (each refusal is recorded) */
+    allow: z
+      .strictObject({
+        portForwarding: z.boolean().default(false),
+        agentForwarding: z.boolean().default(false),
+        x11: z.boolean().default(false),
+        sftp: z.boolean().default(true),
+        /** environment variables a client may set (names or `LC_*` patterns) */
+        env: z.array(z.string().min(1)).default(['LANG', 'LC_*', 'TERM']),
+      })
+      .default({ portForwarding: false, agentForwarding: false, x11: false, sftp: true, env: ['LANG', 'LC_*', 'TERM'] }),
+    connectTimeout: duration.default(10_000),
+  })
+  .refine((c) => (c.privateKey === undefined) !== (c.privateKeyFile === undefined), { message: 'give exactly one of privateKey or privateKeyFile' })
+  .refine((c) => (c.hostKey === undefined) !== (c.knownHostsFile === undefined), {
+    message: 'pin the target\'s host key: give exactly one of hostKey or knownHostsFile (ssh-keyscan prints it)',
   });
 
 const statementKind = z.enum([
@@ -271,8 +317,9 @@ export const ConfigSchema = z.strictObject({
   listeners: z.strictObject({
     postgres: postgresListener.optional(),
     api: apiListener.optional(),
+    ssh: sshListener.optional(),
   }),
-  connections: z.array(postgresConnection).default([]),
+  connections: z.array(z.discriminatedUnion('type', [postgresConnection, sshConnection])).default([]),
   /** guardrails, evaluated in order; the first matching rule decides */
   policies: z.array(policyRule).default([]),
   policy: z
@@ -291,8 +338,12 @@ export const ConfigSchema = z.strictObject({
       maxValueBytes: z.number().int().min(16).max(1 * MiB).default(1024),
       /** longest bound parameter kept in full */
       maxParamBytes: z.number().int().min(16).max(16 * MiB).default(64 * 1024),
+      /** SSH: bytes of each stdout/stderr stream kept in the ledger (the digest covers all of it) */
+      maxStreamBytes: z.number().int().min(0).max(16 * MiB).default(64 * 1024),
+      /** SSH terminal recordings (asciicast v2); default: a "recordings" directory beside the SQLite ledger, or ./data/recordings */
+      dir: z.string().optional(),
     })
-    .default({ sampleRows: 20, maxValueBytes: 1024, maxParamBytes: 64 * 1024 }),
+    .default({ sampleRows: 20, maxValueBytes: 1024, maxParamBytes: 64 * 1024, maxStreamBytes: 64 * 1024 }),
   limits: z
     .strictObject({
       /** largest client message the gateway reads whole (queries, Parse, Bind); bigger ones are refused */
@@ -312,8 +363,10 @@ export const ConfigSchema = z.strictObject({
 });
 
 export type Config = z.output<typeof ConfigSchema>;
-export type PostgresConnectionConfig = Config['connections'][number];
-export type ConnectionConfig = PostgresConnectionConfig;
+export type ConnectionConfig = Config['connections'][number];
+export type PostgresConnectionConfig = Extract<ConnectionConfig, { type: 'postgres' }>;
+export type SshConnectionConfig = Extract<ConnectionConfig, { type: 'ssh' }>;
+export type SshListenerConfig = z.output<typeof sshListener>;
 export type DevClient = z.output<typeof devClient>;
 export type PolicyRule = z.output<typeof policyRule>;
 export type MaskingConfig = z.output<typeof maskingSection>;
@@ -408,6 +461,14 @@ export function loadConfigFile(file: string, env: Env = process.env): LoadedConf
 /** Resolves a path from the config against the config file's directory. */
 export function configPath(loaded: LoadedConfig, p: string): string {
   return resolve(loaded.baseDir, p);
+}
+
+/** Where SSH terminal recordings are kept: recording.dir, else beside the SQLite ledger, else ./data/recordings. */
+export function recordingsDir(loaded: LoadedConfig): string {
+  const c = loaded.config;
+  if (c.recording.dir !== undefined) return configPath(loaded, c.recording.dir);
+  if (c.ledger.sqlite !== undefined) return resolve(dirname(configPath(loaded, c.ledger.sqlite)), 'recordings');
+  return configPath(loaded, './data/recordings');
 }
 
 /** The upstream password of a connection, read from the config or its passwordFile. */

@@ -7,7 +7,7 @@
  * are not known to this layer at all.
  */
 
-export type Protocol = 'postgres';
+export type Protocol = 'postgres' | 'ssh';
 
 export type SessionStatus = 'active' | 'ok' | 'denied' | 'error';
 
@@ -58,7 +58,11 @@ export interface SessionStartEvent {
   /** the group that granted access to the connection */
   authorizedBy: string;
   client: ClientRecord;
-  upstream: { host: string; port: number; database: string; user: string; tls: boolean };
+  /**
+   * PostgreSQL: database and TLS; SSH: the remote user and the pinned host key's SHA-256
+   * fingerprint (`SHA256:<base64>`, as ssh-keygen -l prints it); `tls` is true for SSH (encrypted)
+   */
+  upstream: { host: string; port: number; database: string | null; user: string; tls: boolean; hostKey?: string };
   /** run-time parameters from the client's startup packet that were forwarded upstream */
   parameters: Record<string, string>;
 }
@@ -234,6 +238,102 @@ export interface LedgerPrunedEvent {
   retention: string;
 }
 
+/** A capped stream of bytes: how much, the digest of all of it, and the (masked) beginning as text. */
+export interface StreamRecord {
+  bytes: number;
+  /** SHA-256 (hex) over every byte of the stream, as sent */
+  sha256: string;
+  /** the first bytes (recording.maxStreamBytes), UTF-8 decoded, masked */
+  sample: string;
+  truncated: boolean;
+}
+
+/** An SSH exec request (`ssh host CMD`), recorded before it is forwarded. */
+export interface SshExecEvent {
+  type: 'ssh.exec';
+  /** the client's channel number: links the exit record */
+  channel: number;
+  command: string;
+  pty: boolean;
+  /** environment variables the client asked to set (forwarded only when the connection allows them) */
+  env: Record<string, string>;
+  decision?: DecisionRecord;
+}
+
+/** An interactive shell; its terminal recording (asciicast v2) is announced by ssh.recording at its end. */
+export interface SshShellEvent {
+  type: 'ssh.shell';
+  channel: number;
+  pty: { term: string; cols: number; rows: number } | null;
+  /** file name of the recording, relative to the recordings directory */
+  recording: string;
+}
+
+/** A command line typed into a shell, extracted best effort from the keystrokes (not authoritative). */
+export interface SshCommandEvent {
+  type: 'ssh.command';
+  channel: number;
+  /** seq of the ssh.shell record */
+  shellSeq: number;
+  command: string;
+  source: 'keystrokes';
+  bestEffort: true;
+}
+
+/** How an exec or shell channel ended. */
+export interface SshExitEvent {
+  type: 'ssh.exit';
+  channel: number;
+  /** seq of the ssh.exec / ssh.shell record */
+  commandSeq: number;
+  /** ok: exit 0; error: non-zero exit or signal; blocked: policy stopped it, never forwarded; interrupted: the session ended first */
+  status: 'ok' | 'error' | 'blocked' | 'interrupted';
+  exitCode: number | null;
+  signal: string | null;
+  stdout: StreamRecord;
+  stderr: StreamRecord;
+  /** bytes the client sent on the channel (stdin or keystrokes) */
+  stdinBytes: number;
+  durationUs: number;
+  masked?: { rules: string[]; values: number };
+}
+
+/** The finished terminal recording of a shell, kept beside the ledger; its digest is here. */
+export interface SshRecordingEvent {
+  type: 'ssh.recording';
+  channel: number;
+  shellSeq: number;
+  /** file name, relative to the recordings directory */
+  file: string;
+  bytes: number;
+  sha256: string;
+  /** asciicast events written (output, input, resize) */
+  events: number;
+  durationUs: number;
+}
+
+/** A file operation over SFTP (scp uses SFTP too), recorded before it is forwarded; close carries the byte counts. */
+export interface SshSftpEvent {
+  type: 'ssh.sftp';
+  channel: number;
+  op: 'open' | 'close' | 'remove' | 'rename' | 'mkdir' | 'rmdir' | 'setstat' | 'symlink' | 'opendir';
+  path: string;
+  /** rename / symlink: the second path */
+  target?: string;
+  /** open: read, write, append, create, truncate, exclusive */
+  flags?: string[];
+  /** close of a file handle: bytes read from / written to it */
+  bytesRead?: number;
+  bytesWritten?: number;
+}
+
+/** Something the client asked for and the gateway refused (forwarding, agent, X11, a subsystem). */
+export interface SshRefusedEvent {
+  type: 'ssh.refused';
+  what: 'port-forward' | 'remote-forward' | 'agent-forward' | 'x11' | 'subsystem' | 'env';
+  detail: string;
+}
+
 export type AuditEvent =
   | LedgerCheckpointEvent
   | LedgerPrunedEvent
@@ -247,15 +347,33 @@ export type AuditEvent =
   | PgCancelEvent
   | PgResultEvent
   | ApprovalRequestedEvent
-  | ApprovalDecidedEvent;
+  | ApprovalDecidedEvent
+  | SshExecEvent
+  | SshShellEvent
+  | SshCommandEvent
+  | SshExitEvent
+  | SshRecordingEvent
+  | SshSftpEvent
+  | SshRefusedEvent;
 
 export type AuditEventType = AuditEvent['type'];
 
 /** Events that carry a command (recorded write-ahead, before it is forwarded). */
-export type CommandEvent = PgQueryEvent | PgExecuteEvent | PgFunctionCallEvent;
+export type CommandEvent = PgQueryEvent | PgExecuteEvent | PgFunctionCallEvent | SshExecEvent | SshShellEvent | SshCommandEvent | SshSftpEvent;
 
 export function isCommandEvent(e: AuditEvent): e is CommandEvent {
-  return e.type === 'pg.query' || e.type === 'pg.execute' || e.type === 'pg.function_call';
+  switch (e.type) {
+    case 'pg.query':
+    case 'pg.execute':
+    case 'pg.function_call':
+    case 'ssh.exec':
+    case 'ssh.shell':
+    case 'ssh.command':
+    case 'ssh.sftp':
+      return true;
+    default:
+      return false;
+  }
 }
 
 /** The human-readable command of an event, when it has one. */
@@ -267,6 +385,13 @@ export function commandText(e: AuditEvent): string | null {
       return e.text;
     case 'pg.function_call':
       return `<function call oid ${e.functionOid}>`;
+    case 'ssh.exec':
+    case 'ssh.command':
+      return e.command;
+    case 'ssh.shell':
+      return '<interactive shell>';
+    case 'ssh.sftp':
+      return `sftp ${e.op} ${e.path}${e.target !== undefined ? ` -> ${e.target}` : ''}`;
     default:
       return null;
   }

@@ -70,7 +70,7 @@ export async function startDevEnvironment(loaded: LoadedConfig, log: Logger): Pr
       postgres = await startPgCluster({ dir, port: dev.postgres.port, superuserPassword: superuserPassword(dir), reuse: true, log });
       // the demo database is for the connections that point at the demo cluster
       for (const c of loaded.config.connections) {
-        if (c.port !== postgres.port || (c.host !== '127.0.0.1' && c.host !== 'localhost')) continue;
+        if (c.type !== 'postgres' || c.port !== postgres.port || (c.host !== '127.0.0.1' && c.host !== 'localhost')) continue;
         const pw = connectionPassword(loaded, c);
         if (c.database === 'orders' && c.user === 'orders_app' && pw) await seedOrdersDemo(postgres, pw);
       }

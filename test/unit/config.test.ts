@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadConfigText } from '../../src/core/config.js';
+import { loadConfigText, type PostgresConnectionConfig } from '../../src/core/config.js';
 import { GatehouseError } from '../../src/core/errors.js';
 
 // the example, exactly as a user would write it
@@ -56,7 +56,7 @@ describe('configuration', () => {
     const text = EXAMPLE.replace('    port: 5432\n', '').replace('${ORDERS_PASSWORD}', '${ORDERS_PASSWORD:-fallback}').replace('  groupsClaim: groups\n', '');
     const { config } = loadConfigText(text, null, {});
     expect(config.connections[0]!.port).toBe(5432);
-    expect(config.connections[0]!.password).toBe('fallback');
+    expect((config.connections[0] as PostgresConnectionConfig).password).toBe('fallback');
     expect(config.identity.groupsClaim).toBe('groups');
   });
 
@@ -92,7 +92,7 @@ describe('configuration', () => {
 
   it('never lets a variable inject YAML', () => {
     const { config } = loadConfigText(EXAMPLE, null, { ORDERS_PASSWORD: 'x\ngroups: [everyone]' });
-    expect(config.connections[0]!.password).toBe('x\ngroups: [everyone]');
+    expect((config.connections[0] as PostgresConnectionConfig).password).toBe('x\ngroups: [everyone]');
     expect(config.connections[0]!.groups).toEqual(['dba', 'ci-agents']);
   });
 

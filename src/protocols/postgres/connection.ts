@@ -15,7 +15,8 @@ import { loadCatalog } from './catalog.js';
 import { authenticationOk, backendKeyData, readyForQuery } from './backend.js';
 import { endWithFatal, fatalResponse } from './errors.js';
 import { readStartup, readToken, type StartupRequest } from './handshake.js';
-import { admit, deniedEvent, forwardedParameters, requestedConnection, upstreamTarget } from './login.js';
+import { admit, deniedEvent } from '../../identity/admission.js';
+import { forwardedParameters, requestedConnection, upstreamTarget } from './login.js';
 import { PgRelay } from './relay.js';
 import { PgSession, type SessionRegistry } from './session-driver.js';
 import { connectUpstream, type UpstreamSession } from './upstream.js';
@@ -116,7 +117,7 @@ async function login(req: StartupRequest, deps: PgGatewayDeps, log: Logger, hand
       throw new Refusal(asGatehouseError(e, 'GH_ERR_TOKEN_MALFORMED', 'the token could not be verified'), null, token);
     }
     try {
-      admission = admit(principal, name, cfg.connections);
+      admission = admit(principal, name, cfg.connections, 'postgres');
     } catch (e) {
       throw new Refusal(asGatehouseError(e, 'GH_ERR_ACCESS_DENIED', 'access denied'), principal, token);
     }
@@ -211,7 +212,7 @@ async function refuse(
   const err = r.error;
   log.info({ session: sessionId, code: err.code, connection: name, subject: r.identity?.subject, err: err.detail ?? err.message }, 'access refused');
   try {
-    await deps.ledger.append([{ sessionId, time: nowUs(), event: deniedEvent(err, name, client, r.identity, r.token) }]);
+    await deps.ledger.append([{ sessionId, time: nowUs(), event: deniedEvent('postgres', err, name, client, r.identity, r.token) }]);
   } catch (e) {
     log.error({ err: (e as Error).message }, 'ledger append failed while recording a refusal');
   }
