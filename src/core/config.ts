@@ -160,6 +160,8 @@ const policyRule = z.strictObject({
       unbounded: z.boolean().optional(),
       /** COPY TO/FROM PROGRAM */
       program: z.boolean().optional(),
+      /** SSH: shell commands, as `program [args...]` patterns (`rm -rf`, `systemctl stop`, `shutdown`) */
+      commands: z.array(z.string().regex(/\S/, 'give a program name')).min(1).optional(),
       /** functions called anywhere in the statement (bare or schema-qualified names) */
       functions: z.array(z.string().min(1)).min(1).optional(),
       /** regular expression on the statement text: a last resort */
@@ -186,7 +188,10 @@ const policyRule = z.strictObject({
   timeout: duration.default(600_000),
   /** shown to the client with a block */
   reason: z.string().optional(),
-}).refine((r) => r.action !== 'review' || r.reviewers !== undefined, { message: 'a review rule needs reviewers' });
+}).refine((r) => r.action !== 'review' || r.reviewers !== undefined, { message: 'a review rule needs reviewers' })
+  .refine((r) => !r.match.commands || (!r.match.statement && !r.match.tables && r.match.unbounded === undefined && r.match.program === undefined && !r.match.functions), {
+    message: 'match.commands (shell) cannot be combined with SQL criteria (statement, tables, unbounded, program, functions) in one rule: write two rules',
+  });
 
 const maskingStrategy = z.enum(['redact', 'partial', 'pseudonym', 'null']);
 const builtinDetector = z.enum(['email', 'card', 'iban', 'ssn', 'phone', 'ipv4', 'ipv6', 'jwt', 'cloud_key', 'private_key']);
@@ -326,7 +331,7 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       /** when no rule matches */
       default: z.enum(['allow', 'block']).default('allow'),
-      /** text the PostgreSQL parser cannot parse */
+      /** text the PostgreSQL parser (or the shell command reader) cannot parse */
       unparsable: z.enum(['allow', 'block']).default('block'),
     })
     .default({ default: 'allow', unparsable: 'block' }),

@@ -1,12 +1,15 @@
 import type { Config, PolicyRule } from '../core/config.js';
 import type { Principal } from '../identity/principal.js';
 import type { Classification, Operation } from './classify.js';
+import { commandMatches, type ShellParse } from './shell.js';
 
 /**
  * decide(principal, connection, command) -> Decision. Pure: rules in config order, first match
  * wins; text the parser cannot read meets `policy.unparsable` (default block), never a silent allow;
  * no matching rule meets `policy.default`. Shared by every protocol: a protocol supplies the
- * classification of its command (SQL today).
+ * classification of its command: SQL (PostgreSQL) or a shell command line (SSH exec). A rule with
+ * SQL criteria never matches a shell command and a rule with `commands` never matches SQL; rules
+ * with only `text`, `between` or no criteria match both.
  */
 
 export interface Decision {
@@ -18,10 +21,9 @@ export interface Decision {
   timeoutMs: number;
 }
 
-export interface Command {
-  text: string;
-  classification: Classification;
-}
+export type Command =
+  | { text: string; classification: Classification; shell?: undefined }
+  | { text: string; shell: ShellParse; classification?: undefined };
 
 type PolicyConfig = Pick<Config, 'policies' | 'policy'>;
 
@@ -59,20 +61,37 @@ function ruleApplies(r: PolicyRule, principal: Principal, connection: string, cm
   const m = r.match;
   if (m.between && !inWindow(m.between, now)) return false;
   if (m.text && !regex(m.text).test(cmd.text)) return false;
-  if (m.functions && !m.functions.some((f) => cmd.classification.functions.some((g) => sameTable(f, g)))) return false;
+  const sql = cmd.classification;
+  if (m.commands) return cmd.shell !== undefined && cmd.shell.commands.some((c) => m.commands!.some((p) => commandMatches(p, c)));
   const opCriteria = m.statement || m.tables || m.unbounded !== undefined || m.program !== undefined;
-  return !opCriteria || cmd.classification.operations.some((op) => opMatches(m, op));
+  if (!sql) return !opCriteria && !m.functions;
+  if (m.functions && !m.functions.some((f) => sql.functions.some((g) => sameTable(f, g)))) return false;
+  return !opCriteria || sql.operations.some((op) => opMatches(m, op));
 }
 
 function describe(r: PolicyRule, cmd: Command): string {
   if (r.reason) return r.reason;
-  const ops = cmd.classification.operations.map((o) => `${o.kind.toUpperCase()}${o.tables.length ? ` ${o.tables.join(', ')}` : ''}${o.unbounded ? ' without WHERE' : ''}`);
+  if (cmd.shell) {
+    const hit = cmd.shell.commands.filter((c) => !r.match.commands || r.match.commands.some((p) => commandMatches(p, c)));
+    const what = hit.map((c) => c.program).filter((p, i, a) => a.indexOf(p) === i).join(', ') || 'this command';
+    return r.action === 'review' ? `${what} needs a reviewer's approval` : `${what} is not allowed here`;
+  }
+  const ops = (cmd.classification?.operations ?? []).map((o) => `${o.kind.toUpperCase()}${o.tables.length ? ` ${o.tables.join(', ')}` : ''}${o.unbounded ? ' without WHERE' : ''}`);
   const what = ops.join('; ') || 'this statement';
   return r.action === 'review' ? `${what} needs a reviewer's approval` : `${what} is not allowed here`;
 }
 
 export function decide(cfg: PolicyConfig, principal: Principal, connection: string, cmd: Command, now = new Date()): Decision {
-  if (!cmd.classification.parsed) {
+  if (cmd.shell && !cmd.shell.parsed) {
+    return {
+      action: cfg.policy.unparsable === 'allow' ? 'allow' : 'block',
+      policy: 'unparsable-command',
+      reason: 'the gateway cannot read this command line (unbalanced quotes or nesting too deep), so it cannot check it',
+      reviewers: [],
+      timeoutMs: 0,
+    };
+  }
+  if (cmd.classification && !cmd.classification.parsed) {
     return {
       action: cfg.policy.unparsable === 'allow' ? 'allow' : 'block',
       policy: 'unparsable-sql',

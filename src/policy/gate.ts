@@ -3,6 +3,7 @@ import type { DecisionRecord } from '../core/events.js';
 import type { Principal } from '../identity/principal.js';
 import { classify, statementShape, type Classification } from './classify.js';
 import { decide, type Decision } from './decide.js';
+import { parseShell } from './shell.js';
 
 /**
  * A session's policy, bound once to its principal and connection: what a protocol asks for each
@@ -19,6 +20,8 @@ export interface CommandGate {
   sql(text: string): GateDecision;
   /** a fast-path FunctionCall: opaque, classified as CALL */
   functionCall(oid: number): GateDecision;
+  /** an SSH exec command line */
+  shell(text: string): GateDecision;
 }
 
 const callOf = (oid: number): Classification => ({
@@ -33,6 +36,8 @@ export function commandGate(cfg: Pick<Config, 'policies' | 'policy'>, principal:
       const text = `<function call oid ${oid}>`;
       return { ...decide(cfg, principal, connection, { text, classification: callOf(oid) }), shape: `fn:${oid}` };
     },
+    // a grant covers the exact command line
+    shell: (text) => ({ ...decide(cfg, principal, connection, { text, shell: parseShell(text) }), shape: `sh:${text}` }),
   };
 }
 
@@ -40,6 +45,7 @@ export function commandGate(cfg: Pick<Config, 'policies' | 'policy'>, principal:
 export const allowAll: CommandGate = {
   sql: () => ({ action: 'allow', policy: 'default', reason: 'no rule matched', reviewers: [], timeoutMs: 0, shape: null }),
   functionCall: () => ({ action: 'allow', policy: 'default', reason: 'no rule matched', reviewers: [], timeoutMs: 0, shape: null }),
+  shell: () => ({ action: 'allow', policy: 'default', reason: 'no rule matched', reviewers: [], timeoutMs: 0, shape: null }),
 };
 
 /** The decision as recorded on the command. */
