@@ -57,6 +57,10 @@ export const ErrorCodes = [
   'GH_ERR_SESSION_NOT_FOUND',
   'GH_ERR_USAGE',
 ] as const;
+  // terminal recordings (gatehouse replay)
+  'GH_ERR_RECORDING_NOT_FOUND',
+  'GH_ERR_RECORDING_MISMATCH',
+  'GH_ERR_RECORDING_INVALID',
 
 export type ErrorCode = (typeof ErrorCodes)[number];
 
