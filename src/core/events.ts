@@ -316,9 +316,9 @@ export interface SshRecordingEvent {
 export interface SshSftpEvent {
   type: 'ssh.sftp';
   channel: number;
-  op: 'open' | 'close' | 'remove' | 'rename' | 'mkdir' | 'rmdir' | 'setstat' | 'symlink' | 'opendir';
+  op: 'open' | 'close' | 'remove' | 'rename' | 'mkdir' | 'rmdir' | 'setstat' | 'symlink' | 'hardlink' | 'opendir';
   path: string;
-  /** rename / symlink: the second path */
+  /** rename: the new name; symlink / hardlink: what the link (path) points to */
   target?: string;
   /** open: read, write, append, create, truncate, exclusive */
   flags?: string[];

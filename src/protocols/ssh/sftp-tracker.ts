@@ -21,9 +21,8 @@
  *   SYMLINK -> 'symlink' with path = the link created, target = what it points to. The draft says
  *     (linkpath, targetpath), but OpenSSH's client and server both put targetpath first; every
  *     common server follows OpenSSH, so we read (targetpath, linkpath).
- *   hardlink@openssh.com (oldpath, newpath) -> 'symlink' with path = the new link, target = the
- *     existing file: the event union has no 'hardlink' op, and a new name for an existing file is
- *     worth recording (it is not a rename: the old name stays).
+ *   hardlink@openssh.com (oldpath, newpath) -> 'hardlink' with path = the new link, target = the
+ *     existing file (a new name for an existing file: not a rename, the old name stays).
  * Not recorded: metadata reads (STAT, LSTAT, FSTAT, REALPATH, READDIR, READLINK: too noisy), and
  * extensions that change nothing or only what is already recorded (fsync, statvfs, fstatvfs,
  * limits, expand-path, home-directory, users-groups-by-id). copy-data (server-side copy between
@@ -112,7 +111,7 @@ type ClientRequest =
   | { kind: 'close' | 'read' | 'fsetstat'; id: number; handle: string }
   | { kind: 'write'; id: number; handle: string; bytes: number }
   | { kind: 'path'; id: number; op: 'remove' | 'mkdir' | 'rmdir' | 'setstat'; path: string }
-  | { kind: 'two-paths'; id: number; op: 'rename' | 'symlink'; path: string; target: string }
+  | { kind: 'two-paths'; id: number; op: 'rename' | 'symlink' | 'hardlink'; path: string; target: string }
   | { kind: 'other'; id: number };
 
 type ServerReply =
@@ -178,10 +177,10 @@ const CLIENT: Record<number, Decoder<ClientRequest>> = {
 const EXTENSIONS: Record<string, (id: number, r: Reader) => ClientRequest> = {
   // posix-rename@openssh.com: string oldpath, string newpath
   'posix-rename@openssh.com': (id, r) => ({ kind: 'two-paths', id, op: 'rename', path: r.text(), target: r.text() }),
-  // hardlink@openssh.com: string oldpath, string newpath (recorded as 'symlink', path = the new link)
+  // hardlink@openssh.com: string oldpath, string newpath (path = the new link, target = the existing file)
   'hardlink@openssh.com': (id, r) => {
     const target = r.text();
-    return { kind: 'two-paths', id, op: 'symlink', path: r.text(), target };
+    return { kind: 'two-paths', id, op: 'hardlink', path: r.text(), target };
   },
   // lsetstat@openssh.com: string path, ATTRS
   'lsetstat@openssh.com': (id, r) => ({ kind: 'path', id, op: 'setstat', path: r.text() }),

@@ -121,7 +121,7 @@ describe('SftpTracker on a real OpenSSH sftp session', () => {
       { op: 'setstat', path: p('up.bin') },
       { op: 'rename', path: p('up.bin'), target: p('moved.bin') },
       { op: 'symlink', path: p('sl'), target: 'moved.bin' },
-      { op: 'symlink', path: p('hl'), target: p('moved.bin') },
+      { op: 'hardlink', path: p('hl'), target: p('moved.bin') },
       { op: 'mkdir', path: p('d') },
       { op: 'opendir', path: remote },
       { op: 'rmdir', path: p('d') },

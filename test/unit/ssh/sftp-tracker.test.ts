@@ -160,7 +160,7 @@ const expected: SftpOp[] = [
   { op: 'setstat', path: '/b' },
   { op: 'symlink', path: '/link', target: '/target' },
   { op: 'rename', path: '/b', target: '/c' },
-  { op: 'symlink', path: '/hard', target: '/c' },
+  { op: 'hardlink', path: '/hard', target: '/c' },
   { op: 'setstat', path: '/link' },
   { op: 'open', path: '/left-open', flags: ['write', 'append', 'create', 'exclusive'] },
   { op: 'close', path: '/left-open', bytesRead: 0, bytesWritten: 234 },
