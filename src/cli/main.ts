@@ -11,6 +11,7 @@ const sessions = async (o: import('./ledger-commands.js').SessionsOptions) => (a
 const search = async (o: import('./ledger-commands.js').SearchOptions) => (await import('./ledger-commands.js')).search(o);
 const exportRecords = async (o: Parameters<typeof import('./export.js').exportRecords>[0]) => (await import('./export.js')).exportRecords(o);
 const report = async (id: string, o: Parameters<typeof import('./ledger-commands.js').report>[1]) => (await import('./ledger-commands.js')).report(id, o);
+const replay = async (id: string | undefined, o: import('./replay.js').ReplayOptions) => (await import('./replay.js')).replay(id, o);
 type Integrity = typeof import('./integrity-commands.js');
 const verify = async (o: Parameters<Integrity['verify']>[0]) => (await import('./integrity-commands.js')).verify(o);
 const keysGenerate = async (o: Parameters<Integrity['keysGenerate']>[0]) => (await import('./integrity-commands.js')).keysGenerate(o);
@@ -73,6 +74,19 @@ program
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'html']).default('text'))
   .option('-o, --out <file>', 'write to a file instead of stdout')
   .action((id: string, o) => run(() => report(id, o)));
+
+program
+  .command('replay')
+  .description("play an SSH session's terminal recording, after checking it against the digest in the ledger")
+  .argument('[session-id]', 'session id, or a unique prefix of one')
+  .addOption(configOption())
+  .option('--channel <n>', 'the shell on this SSH channel (default: the first shell of the session)')
+  .option('--speed <x>', 'playback speed factor', '1')
+  .option('--idle-limit <seconds>', 'longest pause between outputs', '2')
+  .option('--no-wait', 'write all the output at once (for pipes and tests)')
+  .option('--file <cast>', 'play an asciicast file directly (no ledger, not checked)')
+  .option('--verify-only', 'check the recording against the ledger, print the result, play nothing')
+  .action((id: string | undefined, o) => run(() => replay(id, o)));
 
 program
   .command('verify')
