@@ -12,6 +12,7 @@ import { apiBaseUrl, approveHint } from './approvals/review-commands.js';
 import { startApi, type ApiServer } from './api/start.js';
 import { initClassifier } from './policy/classify.js';
 import { maskingSetup } from './masking/setup.js';
+import { startSshListener, type SshListener } from './protocols/ssh/listener.js';
 
 /**
  * The server wiring: the only module that opens listeners. It opens the ledger, prepares the token
@@ -20,6 +21,7 @@ import { maskingSetup } from './masking/setup.js';
 
 export interface Gateway {
   postgres: PgListener | null;
+  ssh: SshListener | null;
   /** the reviewers' HTTP API, when listeners.api is configured */
   api: ApiServer | null;
   approvals: ApprovalBroker;
@@ -54,13 +56,17 @@ export async function startGateway(loaded: LoadedConfig, log: Logger): Promise<G
   const recovered = await approvals.recover(ledger);
   if (recovered.denied > 0) log.warn({ denied: recovered.denied }, 'approval requests left waiting by the previous run were recorded as denied');
   let postgres: PgListener | null = null;
+  let ssh: SshListener | null = null;
   try {
     if (cfg.listeners.api) api = await startApi({ loaded, broker: approvals, verifier, log: log.child({ component: 'api' }) });
     else if (cfg.policies.some((p) => p.action === 'review')) {
       log.warn('policies hold statements for review, but listeners.api is not configured: nobody can decide, so held statements time out as denied');
     }
-    if (cfg.listeners.postgres) postgres = await startPgListener({ loaded, verifier, ledger, log, approvals, masking: maskingSetup(loaded) });
+    const masking = maskingSetup(loaded);
+    if (cfg.listeners.postgres) postgres = await startPgListener({ loaded, verifier, ledger, log, approvals, masking });
+    if (cfg.listeners.ssh) ssh = await startSshListener({ loaded, verifier, ledger, log, approvals, masking });
   } catch (e) {
+    await postgres?.close(0);
     await api?.close();
     await checkpointer?.close();
     await ledger.close();
@@ -69,6 +75,7 @@ export async function startGateway(loaded: LoadedConfig, log: Logger): Promise<G
   let closing: Promise<void> | null = null;
   return {
     postgres,
+    ssh,
     api,
     approvals,
     ledger,
@@ -77,7 +84,7 @@ export async function startGateway(loaded: LoadedConfig, log: Logger): Promise<G
         // commands waiting for a reviewer are denied first, so their sessions can drain
         await approvals.close();
         await api?.close();
-        if (postgres) await postgres.close(graceMs);
+        await Promise.all([postgres?.close(graceMs), ssh?.close(graceMs)]);
         await webhook?.flush();
         retention?.stop();
         // the last checkpoint covers every session's end

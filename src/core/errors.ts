@@ -40,6 +40,7 @@ export const ErrorCodes = [
   'GH_ERR_UPSTREAM_AUTH',
   'GH_ERR_UPSTREAM_TLS',
   'GH_ERR_UPSTREAM_PROTOCOL',
+  'GH_ERR_UPSTREAM_HOST_KEY',
   // ledger
   'GH_ERR_LEDGER_UNAVAILABLE',
   'GH_ERR_LEDGER_CORRUPT',
@@ -56,11 +57,11 @@ export const ErrorCodes = [
   // operator commands
   'GH_ERR_SESSION_NOT_FOUND',
   'GH_ERR_USAGE',
-] as const;
   // terminal recordings (gatehouse replay)
   'GH_ERR_RECORDING_NOT_FOUND',
   'GH_ERR_RECORDING_MISMATCH',
   'GH_ERR_RECORDING_INVALID',
+] as const;
 
 export type ErrorCode = (typeof ErrorCodes)[number];
 

@@ -264,6 +264,11 @@ export class SessionMasker {
     return this.columnRules.length > 0 || this.groups.length > 0;
   }
 
+  /** True when detectors run over free text (what SSH output and HTTP bodies can be masked by). */
+  get hasDetectors(): boolean {
+    return this.groups.length > 0;
+  }
+
   /** Gives the target's catalog (for `schema.table.column` rules), once it is read. */
   useCatalog(catalog: Catalog): void {
     this.catalog = catalog;

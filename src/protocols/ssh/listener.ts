@@ -1,0 +1,83 @@
+import type { AddressInfo } from 'node:net';
+import ssh2 from 'ssh2';
+import { configPath, type LoadedConfig } from '../../core/config.js';
+import { GatehouseError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { LedgerWriter } from '../../ledger/ledger.js';
+import type { ApprovalBroker } from '../../approvals/broker.js';
+import type { MaskingSetup } from '../../masking/session.js';
+import type { TokenVerifierLike } from '../postgres/connection.js';
+import { SshClientConnection } from './connection.js';
+import { fingerprint, loadOrCreateHostKey } from './host-key.js';
+
+/** The SSH listener: ssh2's server with the gateway's host key; one SshClientConnection per client. */
+
+export interface SshListener {
+  address: AddressInfo;
+  /** the gateway's host key fingerprint (what agents pin in known_hosts) */
+  hostKey: string;
+  /** the public key line, for known_hosts */
+  publicKey: string;
+  readonly sessions: number;
+  /** stop accepting; end every connection; wait for their records up to `graceMs` */
+  close(graceMs: number): Promise<void>;
+}
+
+export async function startSshListener(deps: {
+  loaded: LoadedConfig;
+  verifier: TokenVerifierLike;
+  ledger: LedgerWriter;
+  log: Logger;
+  approvals: ApprovalBroker | null;
+  masking: MaskingSetup | null;
+}): Promise<SshListener> {
+  const cfg = deps.loaded.config;
+  const lc = cfg.listeners.ssh;
+  if (!lc) throw new TypeError('no ssh listener configured');
+  const log = deps.log.child({ listener: 'ssh' });
+  const keyFile = configPath(deps.loaded, lc.hostKeyFile);
+  const { key, created } = loadOrCreateHostKey(keyFile);
+  const parsed = ssh2.utils.parseKey(key);
+  if (parsed instanceof Error) throw new GatehouseError('GH_ERR_CONFIG_INVALID', `listeners.ssh.hostKeyFile: ${keyFile} is not a usable SSH private key: ${parsed.message}`);
+  const pub = (Array.isArray(parsed) ? parsed[0]! : parsed).getPublicSSH();
+  const hostKey = fingerprint(pub);
+  const publicKey = `${(Array.isArray(parsed) ? parsed[0]! : parsed).type} ${pub.toString('base64')}`;
+  if (created) log.info({ file: keyFile, fingerprint: hostKey }, 'generated the gateway\'s SSH host key');
+  const connections = new Set<SshClientConnection>();
+  let closing = false;
+  const server = new ssh2.Server({ hostKeys: [key], ident: 'Gatehouse' }, (client, info) => {
+    if (closing || connections.size >= cfg.limits.maxSessions) {
+      log.warn({ closing, limit: cfg.limits.maxSessions }, 'ssh connection refused');
+      client.on('error', () => undefined);
+      client.end();
+      return;
+    }
+    const c = new SshClientConnection(client, info, deps, lc.loginTimeout);
+    connections.add(c);
+    void c.closed.then(() => connections.delete(c));
+  });
+  server.on('error', (e: Error) => log.error({ err: e.message }, 'ssh listener error'));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: Error) => reject(new GatehouseError('GH_ERR_CONFIG_INVALID', `cannot listen on ${lc.host}:${lc.port}: ${e.message}`)));
+    server.listen(lc.port, lc.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    address,
+    hostKey,
+    publicKey,
+    get sessions() {
+      return connections.size;
+    },
+    async close(graceMs: number) {
+      closing = true;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const c of connections) c.shutdown();
+      const all = Promise.all([...connections].map((c) => c.closed));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+      clearTimeout(timer);
+      await stopped;
+    },
+  };
+}
