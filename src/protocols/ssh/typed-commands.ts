@@ -236,6 +236,9 @@ function truncate(text: string, maxBytes: number): string {
   return out;
 }
 
+/** a line of text and CSI sequences (colours, cursor moves) ended by a newline: nothing of it stays on the current line */
+const PLAIN_LINE = /^(?:[^\x00-\x1f\x7f-\x9f]|\x1b\[[\x20-\x3f]*[\x40-\x7e])*\r?\n$/;
+
 type OutState = 'ground' | 'esc' | 'esc-int' | 'csi' | 'osc' | 'osc-esc';
 
 /**
@@ -254,7 +257,21 @@ class EchoLine {
   constructor(private readonly maxCells: number) {}
 
   write(data: Buffer): void {
-    for (const ch of this.decoder.write(data)) this.char(ch);
+    const s = this.decoder.write(data);
+    for (let i = 0; i < s.length; ) {
+      // fast path for whole lines of output
+      if (this.state === 'ground' && (i === 0 || s.charCodeAt(i - 1) === 0x0a)) {
+        const nl = s.indexOf('\n', i);
+        if (nl >= 0 && nl - i < 16_384 && PLAIN_LINE.test(s.slice(i, nl + 1))) {
+          this.newLine();
+          i = nl + 1;
+          continue;
+        }
+      }
+      const ch = String.fromCodePoint(s.codePointAt(i)!);
+      this.char(ch);
+      i += ch.length;
+    }
   }
 
   /** the line up to the cursor (where the user is about to type) */

@@ -75,7 +75,7 @@ describe('TypedCommands: lines only the echo shows', () => {
 
   it('Up arrow over a typed line: readline backs up with BS, rewrites and clears to the end of the line', () => {
     const steps: Step[] = [
-      { out: `uptime\r\n 10:00:00 up 1 day\r\n${PROMPT}` },
+      { out: `uptime\r\n 10:00:00 up 1 day\r\n\x1b[01;34mdocs\x1b[0m  caf\u00e9\r\n\x1b]0;t\x07half\r\n${PROMPT}` },
       ...typed('whoami'),
       { in: '\x1b[A' },
       { out: '\b\b\b\b\b\bdf -h\x1b[K' },
