@@ -1,6 +1,7 @@
 import type { MaskingConfig, MaskingRule } from '../core/config.js';
 import type { Principal } from '../identity/principal.js';
 import { BUILTIN_DETECTORS, customDetector, type Detector } from './detectors.js';
+import { ASCII, candidates, DETECTOR_BIT } from './prefilter.js';
 import { maskMatches, maskWhole, scan, type MaskKey, type Strategy } from './strategies.js';
 
 /**
@@ -37,111 +38,14 @@ interface DetectorGroup {
   strategy: Masking;
   rule: string;
   detectors: Detector[];
-  /** per detector, its name for the byte test (see passes) */
-  needs: string[];
-  /** the group's byte test folded into thresholds: can any of its detectors match? */
-  gate: GroupGate;
-  /** the detectors worth running, by the bitmask of passed tests */
-  subsets: Map<number, Detector[]>;
-}
-
-interface GroupGate {
-  email: boolean;
-  /** the fewest digits any of the group's digit detectors needs (Infinity: none) */
-  minDigits: number;
-  ipv4: boolean;
-  ipv6: boolean;
-  jwt: boolean;
-  cloud: boolean;
-  pem: boolean;
-  /** a custom detector: always scan */
+  /** per detector, its bit in the byte prefilter's answer (0: a custom detector, always run) */
+  bits: number[];
+  /** the bits of the group's built-in detectors */
+  gate: number;
+  /** a custom detector can match anything: the group is always scanned */
   always: boolean;
-}
-
-const MIN_DIGITS: Record<string, number> = { card: 13, iban: 8, ssn: 9, phone: 7 };
-
-function groupGate(needs: readonly string[]): GroupGate {
-  return {
-    email: needs.includes('email'),
-    minDigits: Math.min(...needs.map((n) => MIN_DIGITS[n] ?? Infinity)),
-    ipv4: needs.includes('ipv4'),
-    ipv6: needs.includes('ipv6'),
-    jwt: needs.includes('jwt'),
-    cloud: needs.includes('cloud_key'),
-    pem: needs.includes('private_key'),
-    always: needs.some((n) => n.startsWith('custom:')),
-  };
-}
-
-function gatePasses(g: GroupGate, s: ByteStats): boolean {
-  return g.always || (g.email && s.at) || s.digits >= g.minDigits || (g.ipv4 && s.digits >= 4 && s.dots >= 3)
-    || (g.ipv6 && s.colons >= 2) || (g.jwt && s.jwt && s.dots >= 2) || (g.cloud && s.cloud) || (g.pem && s.pem);
-}
-
-/** What the byte prefilter counts in one value (one pass, no string made). */
-interface ByteStats {
-  digits: number;
-  at: boolean;
-  colons: number;
-  dots: number;
-  /** "eyJ": a base64url-encoded JSON object (a JWT header) */
-  jwt: boolean;
-  /** "AK", "AS", "AI", "gh", "xox", "ecret", "ECRET": where cloud key prefixes (and labels) start */
-  cloud: boolean;
-  /** "-----": a PEM armour line */
-  pem: boolean;
-}
-
-/**
- * The least each built-in detector needs to see before it can match (checked on bytes, before a
- * value is decoded): most values of most columns fail all of them and are never scanned. A
- * detector without an entry (a custom one) always runs.
- */
-function passes(detector: string, s: ByteStats): boolean {
-  switch (detector) {
-    case 'email': return s.at;
-    case 'card': return s.digits >= 13;
-    case 'iban': return s.digits >= 8;
-    case 'ssn': return s.digits >= 9;
-    case 'phone': return s.digits >= 7;
-    case 'ipv4': return s.digits >= 4 && s.dots >= 3;
-    case 'ipv6': return s.colons >= 2;
-    case 'jwt': return s.jwt && s.dots >= 2;
-    case 'cloud_key': return s.cloud;
-    case 'private_key': return s.pem;
-    default: return true;
-  }
-}
-
-function byteStats(b: Buffer, start: number, end: number, out: ByteStats): ByteStats {
-  let digits = 0;
-  let colons = 0;
-  let dots = 0;
-  let at = false;
-  let jwt = false;
-  let cloud = false;
-  let pem = false;
-  for (let i = start; i < end; i++) {
-    const c = b[i]!;
-    if (c >= 0x30 && c <= 0x39) digits++;
-    else if (c === 0x40) at = true;
-    else if (c === 0x3a) colons++;
-    else if (c === 0x2e) dots++;
-    else if (c === 0x65) jwt ||= b[i + 1] === 0x79 && b[i + 2] === 0x4a; // eyJ
-    else if (c === 0x41) cloud ||= b[i + 1] === 0x4b || b[i + 1] === 0x53 || b[i + 1] === 0x49; // AK AS AI
-    else if (c === 0x67) cloud ||= b[i + 1] === 0x68 || b[i + 1] === 0x69; // gh, gi(thub_pat_)
-    else if (c === 0x78) cloud ||= b[i + 1] === 0x6f && b[i + 2] === 0x78; // xox
-    else if (c === 0x2d) pem ||= b[i + 1] === 0x2d && b[i + 2] === 0x2d && b[i + 3] === 0x2d && b[i + 4] === 0x2d; // -----
-    else if (c === 0x63 || c === 0x43) cloud ||= ((b[i + 1] ?? 0) | 0x20) === 0x72 && ((b[i + 2] ?? 0) | 0x20) === 0x65 && ((b[i + 3] ?? 0) | 0x20) === 0x74; // (se)cret
-  }
-  out.digits = digits;
-  out.colons = colons;
-  out.dots = dots;
-  out.at = at;
-  out.jwt = jwt;
-  out.cloud = cloud;
-  out.pem = pem;
-  return out;
+  /** the detectors worth running, by the prefilter's bits that concern the group */
+  subsets: Map<number, Detector[]>;
 }
 
 /** What a column's type allows: text content can change; otherwise (and for JSON) only NULL. */
@@ -167,6 +71,8 @@ function typeFlags(col: ResultColumn): TypeFlags {
 export interface RowPlan {
   action(i: number): ColumnAction | null;
   column(i: number): ResultColumn;
+  /** the values anything applies to (by index; undefined: every value); the others need no call */
+  readonly masked?: readonly boolean[];
 }
 
 /** A same-length rewrite of a value's bytes where they were copied (no allocation). */
@@ -249,15 +155,19 @@ export class SessionMasker {
       const detectors = r.detectors.map((d) => (BUILTIN_DETECTORS as Record<string, Detector>)[d] ?? custom.get(d)).filter((d): d is Detector => d !== undefined);
       if (detectors.length > 0) {
         // a custom detector can match anything: its group is always scanned
-        const needs = r.detectors.filter((d) => (BUILTIN_DETECTORS as Record<string, Detector>)[d] !== undefined || custom.has(d)).map((d) => (custom.has(d) ? `custom:${d}` : d));
-        this.groups.push({ strategy: r.strategy as Masking, rule: r.name, detectors, needs, gate: groupGate(needs), subsets: new Map() });
+        const bits = detectors.map((d) => (d === (BUILTIN_DETECTORS as Record<string, Detector>)[d.name] ? DETECTOR_BIT[d.name] ?? 0 : 0));
+        const gate = bits.reduce((x, y) => x | y, 0);
+        this.groups.push({ strategy: r.strategy as Masking, rule: r.name, detectors, bits, gate, always: bits.includes(0), subsets: new Map() });
       }
     }
     this.key = setup.key;
+    const only = this.groups.length === 1 ? this.groups[0]! : null;
+    this.redactOnly = only && (only.strategy === 'redact' || (only.strategy === 'pseudonym' && !this.key)) ? only : null;
   }
 
   private readonly key: MaskKey | null;
-  private readonly stats: ByteStats = { digits: 0, at: false, colons: 0, dots: 0, jwt: false, cloud: false, pem: false };
+  /** the one detector group when it is the only one and redacts: ASCII values then take the byte path */
+  private readonly redactOnly: DetectorGroup | null;
 
   /** False when no rule applies to this session: results pass untouched. */
   get active(): boolean {
@@ -312,7 +222,8 @@ export class SessionMasker {
       }
       return null;
     });
-    const plan: RowPlan | null = any ? { action: (i) => actions[i] ?? null, column: (i) => columns[i] ?? UNKNOWN_COLUMN } : null;
+    const masked = actions.map((a) => a !== null);
+    const plan: RowPlan | null = any ? { action: (i) => actions[i] ?? null, column: (i) => columns[i] ?? UNKNOWN_COLUMN, masked } : null;
     if (this.plans.size > 1000) this.plans.clear();
     this.plans.set(shape, plan);
     return plan;
@@ -344,13 +255,50 @@ export class SessionMasker {
     }
     // a binary value of a non-text type: nothing a detector can read
     if (col.format !== 0 && !textual) return undefined;
-    const stats = byteStats(v, start, end, this.stats);
-    if (!this.anyPasses(stats)) return undefined;
-    const next = this.scanText(v.toString('utf8', binaryJsonb ? start + 1 : start, end), tally, stats);
+    const from = binaryJsonb ? start + 1 : start;
+    const found = candidates(v, from, end);
+    if (!this.anyPasses(found)) return undefined;
+    if ((found & ASCII) !== 0) {
+      const text = latin1(v, from, end);
+      // one redacting group over ASCII text: string offsets are byte offsets, the output is written from the spans
+      if (this.redactOnly !== null) return this.redactAscii(this.redactOnly, text, v, from, end, found, tally, replaceable);
+      return this.finish(this.scanText(text, tally, found), replaceable);
+    }
+    return this.finish(this.scanText(utf8(v, from, end), tally, found), replaceable);
+  }
+
+  private finish(next: string | typeof NULL_VALUE | null, replaceable: boolean): Buffer | null | undefined {
     if (next === null) return undefined;
     if (next === NULL_VALUE || !replaceable) return null;
     // a value that was one sensitive item (an email column) needs no new buffer
     return next === '****' ? REDACTED : Buffer.from(next, 'utf8');
+  }
+
+  /**
+   * The one group's detectors over an ASCII value, masked by `redact`: what scanText() and
+   * maskMatches() would give, written as bytes (each span becomes '****').
+   */
+  private redactAscii(g: DetectorGroup, text: string, v: Buffer, from: number, end: number, found: number, tally: MaskTally, replaceable: boolean): Buffer | null | undefined {
+    const matches = scan(text, this.worthRunning(g, found));
+    if (matches.length === 0) return undefined;
+    tally.rules.add(g.rule);
+    if (!replaceable) return null;
+    if (matches.length === 1 && matches[0]!.start === 0 && matches[0]!.end === text.length) return REDACTED;
+    let n = end - from;
+    for (const m of matches) n += 4 - (m.end - m.start);
+    const out = Buffer.allocUnsafe(n);
+    let w = 0;
+    let pos = from;
+    for (const m of matches) {
+      for (let i = pos, to = from + m.start; i < to; i++) out[w++] = v[i]!;
+      out[w++] = 0x2a;
+      out[w++] = 0x2a;
+      out[w++] = 0x2a;
+      out[w++] = 0x2a;
+      pos = from + m.end;
+    }
+    for (let i = pos; i < end; i++) out[w++] = v[i]!;
+    return out;
   }
 
   private whole(text: string, strategy: Exclude<Strategy, 'null'>, label: string): string {
@@ -359,11 +307,11 @@ export class SessionMasker {
   }
 
   /** Detectors over one text; the masked text, NULL_VALUE for a null strategy, or null when nothing matched. */
-  private scanText(text: string, tally: MaskTally, stats?: ByteStats): string | typeof NULL_VALUE | null {
+  private scanText(text: string, tally: MaskTally, found = -1): string | typeof NULL_VALUE | null {
     let current = text;
     let changed = false;
     for (const g of this.groups) {
-      const matches = scan(current, stats && !changed ? this.worthRunning(g, stats) : g.detectors);
+      const matches = scan(current, found >= 0 && !changed ? this.worthRunning(g, found) : g.detectors);
       if (matches.length === 0) continue;
       tally.rules.add(g.rule);
       if (g.strategy === 'null') return NULL_VALUE;
@@ -374,17 +322,16 @@ export class SessionMasker {
     return changed ? current : null;
   }
 
-  private anyPasses(stats: ByteStats): boolean {
-    for (const g of this.groups) if (gatePasses(g.gate, stats)) return true;
+  private anyPasses(found: number): boolean {
+    for (const g of this.groups) if (g.always || (g.gate & found) !== 0) return true;
     return false;
   }
 
-  /** The group's detectors whose byte test passed (the same few subsets recur: cached by bitmask). */
-  private worthRunning(g: DetectorGroup, stats: ByteStats): Detector[] {
-    let mask = 0;
-    for (let k = 0; k < g.needs.length; k++) if (passes(g.needs[k]!, stats)) mask |= 1 << k;
+  /** The group's detectors the byte prefilter let through (the same few subsets recur: cached by bitmask). */
+  private worthRunning(g: DetectorGroup, found: number): Detector[] {
+    const mask = found & g.gate;
     let subset = g.subsets.get(mask);
-    if (!subset) g.subsets.set(mask, (subset = g.detectors.filter((_, k) => (mask & (1 << k)) !== 0)));
+    if (!subset) g.subsets.set(mask, (subset = g.detectors.filter((_, k) => g.bits[k] === 0 || (g.bits[k]! & mask) !== 0)));
     return subset;
   }
 
@@ -408,6 +355,15 @@ export class SessionMasker {
 }
 
 const REDACTED = Buffer.from('****');
+
+/**
+ * Decoding without Buffer#toString's argument handling (about half its cost on short values);
+ * latin1 of an all-ASCII value is its UTF-8 decoding.
+ */
+type Slicing = Buffer & { latin1Slice?(start: number, end: number): string; utf8Slice?(start: number, end: number): string };
+const FAST_SLICE = typeof (Buffer.prototype as Slicing).latin1Slice === 'function' && typeof (Buffer.prototype as Slicing).utf8Slice === 'function';
+const latin1 = (b: Buffer, start: number, end: number): string => (FAST_SLICE ? (b as Slicing).latin1Slice!(start, end) : b.toString('latin1', start, end));
+const utf8 = (b: Buffer, start: number, end: number): string => (FAST_SLICE ? (b as Slicing).utf8Slice!(start, end) : b.toString('utf8', start, end));
 
 function isAscii(b: Buffer, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if (b[i]! >= 0x80) return false;

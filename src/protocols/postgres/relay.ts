@@ -639,10 +639,11 @@ export class PgRelay {
     // DataRow of a masked result: rewritten straight into the output
     const plan = r?.maskPlan;
     const rewrite = plan ? (r.maskFn ??= (i, b, start, end) => m.maskField(plan, i, b, start, end, r.tally)) : null;
-    const replacement = rewrite ? rewriteDataRow(body, rewrite, this.reserve) : null;
+    const replacement = rewrite ? rewriteDataRow(body, rewrite, this.reserve, plan!.masked) : null;
     if (replacement) this.current?.addBytes(replacement);
     else this.release(parts, null);
-    r?.dataRow(replacement ? replacement.subarray(5) : body);
+    // the row's bytes are read only for the sample (the first rows)
+    r?.dataRow(!r.wantsSample ? null : replacement ? replacement.subarray(5) : body);
   }
 
   /** After a statement's completion: simple queries move to their next statement, others are done. */

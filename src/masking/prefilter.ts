@@ -1,0 +1,178 @@
+/**
+ * The byte prefilter of the built-in detectors: which of them could match a value, decided on its
+ * UTF-8 bytes before any string is made. Every test here is a necessary condition of its detector's
+ * find() (a unit test checks it over generated values, ASCII and not): a value whose bit is clear
+ * cannot hold a match of that detector, so it is never decoded for it. Most values of most columns
+ * (names, statuses, prose, dates, timestamps, amounts) clear every bit in one pass over their bytes.
+ *
+ * Why bytes are enough: every character the tests look for (digits, separators, '@', ASCII letters)
+ * is ASCII, and in UTF-8 an ASCII byte is only ever that character; a non-ASCII character is one or
+ * more bytes >= 0x80, which no test takes for a digit, a letter or a separator, just as the
+ * detectors' checks and patterns do not take its UTF-16 code units for one. A string's length in
+ * UTF-16 units is at most its length in UTF-8 bytes, so the detectors' minimum lengths hold on bytes.
+ */
+
+export const EMAIL = 1 << 0;
+export const CARD = 1 << 1;
+export const IBAN = 1 << 2;
+export const SSN = 1 << 3;
+export const PHONE = 1 << 4;
+export const IPV4 = 1 << 5;
+export const IPV6 = 1 << 6;
+export const JWT = 1 << 7;
+export const CLOUD_KEY = 1 << 8;
+export const PRIVATE_KEY = 1 << 9;
+/** Set on a value that is all ASCII (its latin1 and UTF-8 decodings are the same string). */
+export const ASCII = 1 << 10;
+
+/** The bit of each built-in detector (by its name); custom detectors have none: they always run. */
+export const DETECTOR_BIT: Readonly<Record<string, number>> = Object.freeze({
+  email: EMAIL, card: CARD, iban: IBAN, ssn: SSN, phone: PHONE, ipv4: IPV4, ipv6: IPV6, jwt: JWT,
+  cloud_key: CLOUD_KEY, private_key: PRIVATE_KEY,
+});
+
+const isDigit = (c: number | undefined): boolean => c !== undefined && c >= 0x30 && c <= 0x39;
+
+/** What a byte is to the scan below: most bytes (letters, space, punctuation) are OTHER and cost one load. */
+const OTHER = 0, DIGIT = 1, UPPER = 2, SPECIAL = 3;
+const CLASS = new Uint8Array(256);
+for (let c = 0x30; c <= 0x39; c++) CLASS[c] = DIGIT;
+for (let c = 0x41; c <= 0x5a; c++) CLASS[c] = UPPER;
+for (let c = 0x80; c <= 0xff; c++) CLASS[c] = SPECIAL;
+for (const c of '@:.+(egxc-') CLASS[c.charCodeAt(0)] = SPECIAL;
+
+/**
+ * The detectors that may match b[start, end), as a bitmask of the constants above (plus ASCII).
+ * One pass; a second, short one only for a value that already passed the counts of a shape test.
+ */
+export function candidates(b: Uint8Array, start: number, end: number): number {
+  const length = end - start;
+  let digits = 0, colons = 0, dots = 0;
+  let at = false, plus = false, paren = false, doubleColon = false, ibanHead = false;
+  let jwt = false, cloud = false, pem = false, ascii = true;
+  // digit runs as detectors.ts digitRuns() counts them (see there)
+  let grouped = 0, groupedGap = 0, phone = 0, phoneGap = 0, maxGrouped = 0, maxPhone = 0;
+  /** consecutive A-Z right before this byte (an IBAN starts with two, then two digits) */
+  let upper = 0;
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    const k = CLASS[c]!;
+    if (k === DIGIT) {
+      digits++;
+      grouped++;
+      phone++;
+      groupedGap = phoneGap = 0;
+      if (upper >= 2 && i + 1 < end && isDigit(b[i + 1])) ibanHead = true;
+      upper = 0;
+      continue;
+    }
+    if (grouped !== 0 || phone !== 0) {
+      // a run of digits goes on over a separator or ends here
+      if (grouped > 0 && groupedGap === 0 && (c === 0x20 || c === 0x2d)) groupedGap = 1;
+      else {
+        if (grouped > maxGrouped) maxGrouped = grouped;
+        grouped = groupedGap = 0;
+      }
+      if (phone > 0 && phoneGap < 2 && (c === 0x20 || c === 0x28 || c === 0x29 || c === 0x2d || c === 0x2e)) phoneGap++;
+      else {
+        if (phone > maxPhone) maxPhone = phone;
+        phone = phoneGap = 0;
+      }
+    }
+    if (k === OTHER) {
+      upper = 0;
+      continue;
+    }
+    if (k === UPPER) {
+      upper++;
+      if (c === 0x41) cloud ||= b[i + 1] === 0x4b || b[i + 1] === 0x53 || b[i + 1] === 0x49; // AK(IA) AS(IA) AI(za)
+      else if (c === 0x43) cloud ||= cret(b, i); // (SE)CRET
+      continue;
+    }
+    upper = 0;
+    switch (c) {
+      case 0x40: at = true; break;
+      case 0x3a:
+        colons++;
+        if (i + 1 < end && b[i + 1] === 0x3a) doubleColon = true;
+        break;
+      case 0x2e: dots++; break;
+      case 0x2b: plus = true; break;
+      case 0x28: paren = true; break;
+      case 0x65: jwt ||= b[i + 1] === 0x79 && b[i + 2] === 0x4a; break; // eyJ
+      case 0x67: cloud ||= b[i + 1] === 0x68 || b[i + 1] === 0x69; break; // gh(p_), gi(thub_pat_)
+      case 0x78: cloud ||= b[i + 1] === 0x6f && b[i + 2] === 0x78; break; // xox
+      case 0x2d: pem ||= b[i + 1] === 0x2d && b[i + 2] === 0x2d && b[i + 3] === 0x2d && b[i + 4] === 0x2d; break; // -----
+      case 0x63: cloud ||= cret(b, i); break; // (se)cret
+      default: ascii = false; // >= 0x80
+    }
+  }
+  // the lookahead reads above may run past `end` into the next value: they only ever widen a test
+  if (grouped > maxGrouped) maxGrouped = grouped;
+  if (phone > maxPhone) maxPhone = phone;
+  let mask = ascii ? ASCII : 0;
+  if (at && length >= 6) mask |= EMAIL;
+  if (length >= 13 && maxGrouped >= 13) mask |= CARD;
+  if (length >= 15 && ibanHead) mask |= IBAN;
+  if (length >= 11 && maxGrouped >= 9 && ssnShape(b, start, end)) mask |= SSN;
+  if (length >= 9 && maxPhone >= 8 && ((plus && plusDigit(b, start, end)) || paren || nanpShape(b, start, end) || ukShape(b, start, end))) mask |= PHONE;
+  if (length >= 7 && dots >= 3 && digits >= 4) mask |= IPV4;
+  if (doubleColon || colons >= 6) mask |= IPV6;
+  if (jwt && dots >= 2) mask |= JWT;
+  if (length >= 20 && cloud) mask |= CLOUD_KEY;
+  if (pem) mask |= PRIVATE_KEY;
+  return mask;
+}
+
+/** "cret" at i, in any case */
+const cret = (b: Uint8Array, i: number): boolean =>
+  ((b[i + 1] ?? 0) | 0x20) === 0x72 && ((b[i + 2] ?? 0) | 0x20) === 0x65 && ((b[i + 3] ?? 0) | 0x20) === 0x74;
+
+/** n digits from i (all before end) */
+function digitsAt(b: Uint8Array, i: number, n: number, end: number): boolean {
+  if (i + n > end) return false;
+  for (let k = i; k < i + n; k++) if (!isDigit(b[k])) return false;
+  return true;
+}
+
+/** SSN: \d{3}([- ])\d{2}\1\d{4} somewhere */
+function ssnShape(b: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i + 11 <= end; i++) {
+    const s = b[i + 3];
+    if ((s === 0x2d || s === 0x20) && b[i + 6] === s && digitsAt(b, i, 3, end) && digitsAt(b, i + 4, 2, end) && digitsAt(b, i + 7, 4, end)) return true;
+  }
+  return false;
+}
+
+/** International phone: '+' then a digit or '(' */
+function plusDigit(b: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i + 1 < end; i++) if (b[i] === 0x2b && (isDigit(b[i + 1]) || b[i + 1] === 0x28)) return true;
+  return false;
+}
+
+/** NANP: [2-9]\d{2}([.-])\d{3}\1\d{4} somewhere */
+function nanpShape(b: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i + 12 <= end; i++) {
+    const s = b[i + 3];
+    if ((s === 0x2d || s === 0x2e) && b[i + 7] === s && b[i]! >= 0x32 && b[i]! <= 0x39 && digitsAt(b, i + 1, 2, end) && digitsAt(b, i + 4, 3, end) && digitsAt(b, i + 8, 4, end)) return true;
+  }
+  return false;
+}
+
+/** UK national: 0[1-37-9]\d{1,3} \d{3} somewhere (the start of PHONE_UK) */
+function ukShape(b: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i + 7 <= end; i++) {
+    if (b[i] !== 0x30) continue;
+    const c = b[i + 1]!;
+    if (!((c >= 0x31 && c <= 0x33) || (c >= 0x37 && c <= 0x39))) continue;
+    let j = i + 2;
+    let n = 0;
+    while (n < 3 && j < end && isDigit(b[j])) {
+      j++;
+      n++;
+    }
+    // any split of the 1-3 digits the regex may backtrack to ends at a digit, so a space must follow one of them
+    for (let k = i + 3; k <= j; k++) if (b[k] === 0x20 && k < end && digitsAt(b, k + 1, 3, end)) return true;
+  }
+  return false;
+}
