@@ -1,4 +1,4 @@
-import type { AuditEvent } from '../core/events.js';
+import { commandText, type AuditEvent } from '../core/events.js';
 
 /**
  * The sessions index is a projection of the records: each appended record may insert or update
@@ -61,6 +61,22 @@ export function sessionOps(seq: number, sessionId: string, time: number, event: 
       ];
     case 'pg.function_call':
       return [{ sql: 'UPDATE sessions SET statements = statements + 1 WHERE id = ?', params: [sessionId] }];
+    case 'ssh.exec':
+    case 'ssh.shell':
+    case 'ssh.command':
+    case 'ssh.sftp': {
+      if (event.type === 'ssh.sftp' && event.op === 'close') return [];
+      return [
+        { sql: 'UPDATE sessions SET statements = statements + 1 WHERE id = ?', params: [sessionId] },
+        { sql: INSERT_COMMAND, params: [seq, sessionId, time, event.type, commandText(event)] },
+      ];
+    }
+    case 'ssh.exit': {
+      const tag = event.exitCode !== null ? `exit ${event.exitCode}` : event.signal !== null ? `signal ${event.signal}` : null;
+      const ops: SqlOp[] = [{ sql: 'UPDATE commands SET status = ?, tag = ? WHERE seq = ?', params: [event.status, tag, event.commandSeq] }];
+      if (event.status === 'error') ops.push({ sql: 'UPDATE sessions SET errors = errors + 1 WHERE id = ?', params: [sessionId] });
+      return ops;
+    }
     case 'pg.result': {
       const ops: SqlOp[] = [];
       if (event.index === 0 || event.error) {

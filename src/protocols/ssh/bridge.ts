@@ -36,6 +36,12 @@ export interface BridgeOptions {
 
 type Step = (chunk: Buffer) => Promise<void> | void;
 
+/** Whether a channel has already closed (its 'close' event is past). */
+export function isClosed(ch: ServerChannel | ClientChannel): boolean {
+  const s = ch as unknown as { closed?: boolean; destroyed?: boolean };
+  return s.closed === true || s.destroyed === true;
+}
+
 /** Reads `from` chunk by chunk through `step`, pausing while a step is pending; resolves at its end. */
 export function pump(from: NodeJS.ReadableStream, step: Step): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -89,11 +95,14 @@ export async function bridge(ctx: SshSessionContext, agent: ServerChannel, targe
   });
   const targetClosed = new Promise<void>((resolve) => target.once('close', () => resolve()));
   let agentClosed = false;
-  agent.once('close', () => {
+  const onAgentClose = () => {
     agentClosed = true;
     if (!exited) result.interrupted = true;
     target.close();
-  });
+  };
+  // the agent may have left while the command waited (for the ledger, a reviewer, the target)
+  if (isClosed(agent)) onAgentClose();
+  else agent.once('close', onAgentClose);
 
   // agent -> target; the agent's EOF is passed on
   void pump(agent, async (chunk) => {

@@ -87,7 +87,7 @@ export class SshClientConnection {
       reject?.();
       const where = 'bindAddr' in (info as object) ? ` on ${(info as { bindAddr: string; bindPort: number }).bindAddr}:${(info as { bindPort: number }).bindPort}` : '';
       if (name === 'tcpip-forward' || (name as string) === 'streamlocal-forward@openssh.com') {
-        this.ctx?.recordBehind([{ type: 'ssh.refused', what: 'remote-forward', detail: `remote forwarding${where} is not offered through the gateway` }]);
+        void this.whenReady().then((ctx) => ctx?.recordBehind([{ type: 'ssh.refused', what: 'remote-forward', detail: `remote forwarding${where} is not offered through the gateway` }]));
       }
     });
     this.closed = new Promise<void>((resolve) => conn.once('close', () => {
@@ -213,6 +213,8 @@ export class SshClientConnection {
   }
 
   private async finish(): Promise<void> {
+    // a client that leaves during the target login: its session is recorded, then ended
+    await this.upstream;
     await Promise.all([...this.channels]);
     const ctx = this.ctx;
     if (!ctx || this.ended) return;

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { ClientChannel, PseudoTtyOptions, ServerChannel, Session } from 'ssh2';
 import { monoUs, nowUs } from '../../core/clock.js';
 import { GatehouseError } from '../../core/errors.js';
-import { bridge, pump, writeTo } from './bridge.js';
+import { bridge, isClosed, pump, writeTo } from './bridge.js';
 import { CastWriter } from './asciicast.js';
 import { BLOCKED_EXIT, exitStatus, gateExec, recordExit } from './commands.js';
 import { gatewayMessage, type PtyRequest, type SshSessionContext } from './context.js';
@@ -144,6 +144,11 @@ export function handleSession(src: SessionSource, session: Session, channel: num
     if (!verdict.run) {
       agent.exit(BLOCKED_EXIT);
       agent.end();
+      return;
+    }
+    if (isClosed(agent)) {
+      // the agent left while the command waited: it is not started
+      recordExit(ctx, channel, verdict.seq, verdict.startedMono, 'interrupted', null);
       return;
     }
     let target: ClientChannel;
