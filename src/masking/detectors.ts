@@ -185,21 +185,20 @@ function isCard(text: string, start: number, end: number, digits: number): boole
  * `1234-5678-9012-3456-7890` is one 20-digit number and never a card.
  */
 function cardsInRun(text: string, start: number, end: number, tailGlued: boolean, out: Match[]): void {
-  const starts: number[] = [];
-  const ends: number[] = [];
+  // group boundaries, in arrays reused from run to run (this runs on every long digit run)
+  const starts = groupStarts, ends = groupEnds;
+  let groups = 0;
   for (let i = start; i < end; i++) {
-    if (i === start || !isDigit(text.charCodeAt(i - 1))) starts.push(i);
-    if (i === end - 1 || !isDigit(text.charCodeAt(i + 1))) ends.push(i + 1);
+    if (i === start || !isDigit(text.charCodeAt(i - 1))) starts[groups] = i;
+    if (i === end - 1 || !isDigit(text.charCodeAt(i + 1))) ends[groups++] = i + 1;
   }
-  const last = starts.length - 1;
-  // may a window start at group k (startsAt) / end at group k (endsAt)?
-  const startsAt = (k: number): boolean => k === 0 || text.charCodeAt(starts[k]! - 1) === 32;
-  const endsAt = (k: number): boolean => (k === last ? !tailGlued : text.charCodeAt(ends[k]!) === 32);
+  const last = groups - 1;
+  // may a window start at group i / end at group j?
   for (let i = 0; i <= last; i++) {
-    if (!startsAt(i)) continue;
+    if (!(i === 0 || text.charCodeAt(starts[i]! - 1) === 32)) continue;
     for (let j = last; j >= i; j--) {
       const s = starts[i]!, e = ends[j]!;
-      if (!endsAt(j) || (j > i && !printedLayout(starts, ends, i, j))) continue;
+      if (!(j === last ? !tailGlued : text.charCodeAt(e) === 32) || (j > i && !printedLayout(starts, ends, i, j))) continue;
       if (isCard(text, s, e, countDigits(text, s, e))) {
         out.push({ start: s, end: e, detector: 'card' });
         i = j;
@@ -207,7 +206,13 @@ function cardsInRun(text: string, start: number, end: number, tailGlued: boolean
       }
     }
   }
+  if (groups > 1024) {
+    groupStarts = [];
+    groupEnds = [];
+  }
 }
+let groupStarts: number[] = [];
+let groupEnds: number[] = [];
 
 function printedLayout(starts: number[], ends: number[], i: number, j: number): boolean {
   if (ends[i]! - starts[i]! !== 4) return false;
@@ -334,11 +339,26 @@ const phone: Detector = {
     digitRuns(text);
     if (phoneRun < 8) return NO_MATCHES;
     let found = NO_MATCHES;
-    if (text.includes('+')) found = matchAll(PHONE_INTL, text, 'phone', e164);
-    if (text.includes('(')) found = join(found, matchAll(PHONE_NANP_PAREN, text, 'phone', national));
-    if (text.includes('-') || text.includes('.')) found = join(found, matchAll(PHONE_NANP, text, 'phone', national));
-    if (text.includes(' ')) found = join(found, matchAll(PHONE_UK, text, 'phone', ukNational));
-    return found.length === 0 ? NO_MATCHES : resolveOverlaps(found);
+    let sources = 0;
+    let m = NO_MATCHES;
+    if (text.includes('+') && (m = matchAll(PHONE_INTL, text, 'phone', e164)).length > 0) {
+      found = join(found, m);
+      sources++;
+    }
+    if (text.includes('(') && (m = matchAll(PHONE_NANP_PAREN, text, 'phone', national)).length > 0) {
+      found = join(found, m);
+      sources++;
+    }
+    if ((text.includes('-') || text.includes('.')) && (m = matchAll(PHONE_NANP, text, 'phone', national)).length > 0) {
+      found = join(found, m);
+      sources++;
+    }
+    if (text.includes(' ') && (m = matchAll(PHONE_UK, text, 'phone', ukNational)).length > 0) {
+      found = join(found, m);
+      sources++;
+    }
+    // one pattern's matches are already sorted and disjoint
+    return found.length === 0 ? NO_MATCHES : sources > 1 ? resolveOverlaps(found) : found;
   },
 };
 

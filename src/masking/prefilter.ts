@@ -41,11 +41,47 @@ for (let c = 0x41; c <= 0x5a; c++) CLASS[c] = UPPER;
 for (let c = 0x80; c <= 0xff; c++) CLASS[c] = SPECIAL;
 for (const c of '@:.+(egxc-') CLASS[c.charCodeAt(0)] = SPECIAL;
 
+/** Bits of the first pass: which kinds of byte a value has. */
+const F_DIGIT = 1, F_AT = 2, F_COLON = 4, F_DOT = 8, F_UPPER = 16, F_HIGH = 32, F_DASH = 64, F_UNDERSCORE = 128, F_C = 256;
+const FLAGS = new Uint16Array(256);
+for (let c = 0x30; c <= 0x39; c++) FLAGS[c] = F_DIGIT;
+for (let c = 0x41; c <= 0x5a; c++) FLAGS[c] = F_UPPER;
+for (let c = 0x80; c <= 0xff; c++) FLAGS[c] = F_HIGH;
+FLAGS[0x40] = F_AT;
+FLAGS[0x3a] = F_COLON;
+FLAGS[0x2e] = F_DOT;
+FLAGS[0x2d] = F_DASH;
+FLAGS[0x5f] = F_UNDERSCORE;
+FLAGS[0x63] = F_C;
+
 /**
  * The detectors that may match b[start, end), as a bitmask of the constants above (plus ASCII).
- * One pass; a second, short one only for a value that already passed the counts of a shape test.
+ * A first, tight pass notes which kinds of byte the value has and counts its digits: a value with
+ * nothing any detector starts from (prose, names, short numbers, most ids) ends there. The others
+ * get the full pass (scan), and a short one for a value that passed the counts of a shape test.
  */
 export function candidates(b: Uint8Array, start: number, end: number): number {
+  let seen = 0;
+  let digits = 0;
+  for (let i = start; i < end; i++) {
+    const f = FLAGS[b[i]!]!;
+    seen |= f;
+    digits += f & F_DIGIT;
+  }
+  const length = end - start;
+  const ascii = (seen & F_HIGH) === 0 ? ASCII : 0;
+  // what the detectors need at the least (see scan() for the exact tests); email needs only an '@'
+  const email = (seen & F_AT) !== 0 && length >= 6 ? EMAIL : 0;
+  const more = (seen & F_COLON) !== 0 // ipv6
+    || (digits >= 7 && length >= 9) // card, ssn, phone
+    || (digits >= 4 && length >= 7 && (seen & F_DOT) !== 0) // ipv4
+    || ((seen & F_UPPER) !== 0 && (length >= 15 || (seen & F_DOT) !== 0)) // iban; jwt (eyJ), private_key (PRIVATE KEY); cloud_key (AKIA, ASIA, AIza, ECRET)
+    || (length >= 20 && (seen & (F_UNDERSCORE | F_DASH)) !== 0) // cloud_key (gh*_, github_pat_, xox*-)
+    || (length >= 50 && (seen & F_C) !== 0); // cloud_key (aws_secret...: "ecret", only tried on 50+ characters)
+  return more ? scan(b, start, end) | ascii : email | ascii;
+}
+
+function scan(b: Uint8Array, start: number, end: number): number {
   const length = end - start;
   let digits = 0, colons = 0, dots = 0;
   let at = false, plus = false, paren = false, doubleColon = false, ibanHead = false;

@@ -279,7 +279,9 @@ export class SessionMasker {
    * maskMatches() would give, written as bytes (each span becomes '****').
    */
   private redactAscii(g: DetectorGroup, text: string, v: Buffer, from: number, end: number, found: number, tally: MaskTally, replaceable: boolean): Buffer | null | undefined {
-    const matches = scan(text, this.worthRunning(g, found));
+    const detectors = this.worthRunning(g, found);
+    // scan() of one detector is a copy of its matches: only read here, so taken as they are
+    const matches = detectors.length === 1 ? detectors[0]!.find(text) : scan(text, detectors);
     if (matches.length === 0) return undefined;
     tally.rules.add(g.rule);
     if (!replaceable) return null;
