@@ -261,6 +261,9 @@ export function handleSession(src: SessionSource, session: Session, channel: num
       }
       await writeTo(target, chunk);
     }).then(() => target.end());
+    let exitCode: number | null = null;
+    target.on('exit', (code: number | null) => (exitCode = code));
+    const targetClosed = new Promise<void>((resolve) => target.once('close', () => resolve()));
     const toAgent = pump(target, async (chunk) => {
       try {
         await record(tracker.fromServer(chunk));
@@ -268,10 +271,16 @@ export function handleSession(src: SessionSource, session: Session, channel: num
         return broken(e);
       }
       await writeTo(agent, chunk);
-    }).then(() => agent.end());
+    });
     agent.once('close', () => target.close());
-    target.once('close', () => agent.close());
-    await Promise.all([toTarget, toAgent]);
+    // the target's side decides the end: its output, then its exit status (scp waits for it), then close
+    await toAgent;
+    await targetClosed;
+    if (!isClosed(agent)) {
+      if (exitCode !== null) agent.exit(exitCode);
+      agent.end();
+    }
+    void toTarget;
     try {
       await record(tracker.end());
     } catch (e) {
