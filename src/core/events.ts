@@ -295,7 +295,8 @@ export interface SshExitEvent {
   /** bytes the client sent on the channel (stdin or keystrokes) */
   stdinBytes: number;
   durationUs: number;
-  masked?: { rules: string[]; values: number };
+  /** masking: the rules that fired and how many output lines they changed (absent: none) */
+  masked?: { rules: string[]; lines: number };
 }
 
 /** The finished terminal recording of a shell, kept beside the ledger; its digest is here. */

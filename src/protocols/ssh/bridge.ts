@@ -21,6 +21,8 @@ export interface BridgeResult {
   stderr: StreamTap;
   stdinBytes: number;
   tally: MaskTally;
+  /** output lines masking changed */
+  maskedLines: number;
   /** the agent closed the channel before the target said how the command ended */
   interrupted: boolean;
 }
@@ -86,7 +88,7 @@ function merge(into: MaskTally, from: MaskTally): void {
 export async function bridge(ctx: SshSessionContext, agent: ServerChannel, target: ClientChannel, o: BridgeOptions): Promise<BridgeResult> {
   const stdout = new StreamTap(ctx.maxStreamBytes);
   const stderr = new StreamTap(ctx.maxStreamBytes);
-  const result: BridgeResult = { exitCode: null, signal: null, stdout, stderr, stdinBytes: 0, tally: newTally(), interrupted: false };
+  const result: BridgeResult = { exitCode: null, signal: null, stdout, stderr, stdinBytes: 0, tally: newTally(), maskedLines: 0, interrupted: false };
   let exited = false;
   target.on('exit', (code: number | null, signal?: string) => {
     exited = true;
@@ -140,6 +142,7 @@ export async function bridge(ctx: SshSessionContext, agent: ServerChannel, targe
     if (masking) {
       send(masking.partial());
       merge(result.tally, masking.tally);
+      result.maskedLines += masking.changed;
     }
     await chain;
   };

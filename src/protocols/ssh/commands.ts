@@ -4,7 +4,7 @@ import { newApprovalId } from '../../approvals/broker.js';
 import { decisionRecord, type GateDecision } from '../../policy/gate.js';
 import type { BridgeResult } from './bridge.js';
 import { gatewayMessage, type SshSessionContext } from './context.js';
-import { StreamTap, tallyCount } from './stream-tap.js';
+import { StreamTap } from './stream-tap.js';
 
 /**
  * The policy step of an exec request: decide, record write-ahead, and for a review wait for the
@@ -71,7 +71,7 @@ export function recordExit(ctx: SshSessionContext, channel: number, commandSeq: 
     type: 'ssh.exit', channel, commandSeq, status, exitCode: r?.exitCode ?? null, signal: r?.signal ?? null,
     stdout, stderr, stdinBytes: r?.stdinBytes ?? 0, durationUs: monoUs() - startedMono,
   };
-  if (r && r.tally.rules.size > 0) event.masked = { rules: [...r.tally.rules].sort(), values: tallyCount(r.tally) };
+  if (r && r.tally.rules.size > 0) event.masked = { rules: [...r.tally.rules].sort(), lines: r.maskedLines };
   if (status === 'error') ctx.counters.errors++;
   ctx.recordBehind([event]);
 }

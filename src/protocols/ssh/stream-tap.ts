@@ -35,13 +35,6 @@ export class StreamTap {
   }
 }
 
-/** How many values a tally counted, over all its keys. */
-export function tallyCount(t: MaskTally): number {
-  let n = 0;
-  for (const v of t.columns.values()) n += v;
-  return n;
-}
-
 const NL = 0x0a;
 const MAX_LINE = 64 * 1024;
 
@@ -57,13 +50,17 @@ export class LineMasker {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   readonly tally: MaskTally = newTally();
+  /** lines the detectors changed */
+  changed = 0;
 
   constructor(private readonly masker: SessionMasker) {}
 
   private maskLine(line: Buffer): Buffer {
     const text = line.toString('utf8');
     const masked = this.masker.maskText(text, this.tally);
-    return masked === text ? line : Buffer.from(masked, 'utf8');
+    if (masked === text) return line;
+    this.changed++;
+    return Buffer.from(masked, 'utf8');
   }
 
   /** The held partial line, masked (empty when none). */
