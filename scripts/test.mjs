@@ -9,9 +9,15 @@ import { existsSync, readdirSync } from 'node:fs';
 const tools = [
   { bin: 'psql', pkg: 'postgresql-client' },
   { bin: 'pgbench', pkg: 'postgresql' }, // Debian ships pgbench with the server package
+  // the SSH gateway's tests: OpenSSH on both ends, a terminal for the interactive shell
+  { bin: 'ssh', pkg: 'openssh-client' },
+  { bin: '/usr/sbin/sshd', pkg: 'openssh-server' },
+  { bin: '/usr/lib/openssh/sftp-server', pkg: 'openssh-sftp-server' },
+  { bin: 'tmux', pkg: 'tmux' },
 ];
 
 function found(bin) {
+  if (bin.startsWith('/')) return existsSync(bin);
   if (spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0) return true;
   const base = '/usr/lib/postgresql';
   return existsSync(base) && readdirSync(base).some((v) => existsSync(`${base}/${v}/bin/${bin}`));
