@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadConfigText, type PostgresConnectionConfig } from '../../src/core/config.js';
 import { GatehouseError } from '../../src/core/errors.js';
+import { parsePinnedKey } from '../../src/protocols/ssh/host-key.js';
 
 // the issue's example, exactly as a user would write it
 const EXAMPLE = `
@@ -38,9 +39,10 @@ function error(text: string, env: Record<string, string> = { ORDERS_PASSWORD: 'p
 describe('configuration', () => {
   it.each(['examples/gatehouse.yaml', 'examples/dev.yaml'])('accepts the shipped %s', (file) => {
     const text = readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
-    const { config } = loadConfigText(text, `/etc/gatehouse/${file}`, { ORDERS_PASSWORD: 'pw', APPROVALS_SLACK_WEBHOOK: 'https://hooks.example/x' });
-    expect(config.policies.map((p) => p.name)).toEqual(['no-ddl-for-agents', 'review-unbounded-writes']);
+    const { config } = loadConfigText(text, `/etc/gatehouse/${file}`, { ORDERS_PASSWORD: 'pw', APPROVALS_SLACK_WEBHOOK: 'https://hooks.example/x', WEB1_SSH_KEY: 'key' });
+    expect(config.policies.map((p) => p.name).slice(0, 2)).toEqual(['no-ddl-for-agents', 'review-unbounded-writes']);
     expect(config.listeners.api).toBeDefined();
+    for (const c of config.connections) if (c.type === 'ssh') expect(() => parsePinnedKey(c.hostKey!, c.name)).not.toThrow();
   });
 
   it('accepts the documented example, taking the secret from the environment', () => {
