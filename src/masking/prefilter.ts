@@ -212,3 +212,47 @@ function ukShape(b: Uint8Array, start: number, end: number): boolean {
   }
   return false;
 }
+
+/** local-part characters of the email detector, ASCII: letters, digits, _ % + - */
+const isLocal = (c: number): boolean => (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x25 || c === 0x2b || c === 0x2d;
+const isAlnum = (c: number): boolean => (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39);
+const isLetter = (c: number): boolean => (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a);
+
+/**
+ * Whether the ASCII bytes b[start, end) are, whole, one address the email detector finds exactly
+ * as [0, length) and nothing more: a dot-atom local part of at most 64 characters, one '@', two or
+ * more labels of 1-63 letters, digits and inner hyphens, the last of 2-63 letters, 254 characters
+ * at most. For such a value the detector's pattern matches at 0 taking every label greedily and
+ * its checks pass; anything else (false here) goes to the detector itself. A test checks both agree.
+ */
+export function wholeEmail(b: Uint8Array, start: number, end: number): boolean {
+  const length = end - start;
+  if (length < 6 || length > 254) return false;
+  let i = start;
+  // local part: runs of local characters joined by single dots
+  for (;;) {
+    const from = i;
+    while (i < end && isLocal(b[i]!)) i++;
+    if (i === from || i >= end) return false;
+    if (b[i] === 0x40) break;
+    if (b[i] !== 0x2e) return false;
+    i++;
+  }
+  if (i - start > 64) return false;
+  i++; // '@'
+  let labels = 0;
+  for (;;) {
+    const from = i;
+    while (i < end && (isAlnum(b[i]!) || b[i] === 0x2d)) i++;
+    const n = i - from;
+    if (i === end) {
+      // the last label: the top-level domain, letters only
+      if (labels === 0 || n < 2 || n > 63) return false;
+      for (let k = from; k < end; k++) if (!isLetter(b[k]!)) return false;
+      return true;
+    }
+    if (b[i] !== 0x2e || n < 1 || n > 63 || !isAlnum(b[from]!) || !isAlnum(b[i - 1]!)) return false;
+    labels++;
+    i++;
+  }
+}

@@ -1,7 +1,7 @@
 import type { MaskingConfig, MaskingRule } from '../core/config.js';
 import type { Principal } from '../identity/principal.js';
 import { BUILTIN_DETECTORS, customDetector, type Detector } from './detectors.js';
-import { ASCII, candidates, DETECTOR_BIT } from './prefilter.js';
+import { ASCII, EMAIL, candidates, DETECTOR_BIT, wholeEmail } from './prefilter.js';
 import { maskMatches, maskWhole, scan, type MaskKey, type Strategy } from './strategies.js';
 
 /**
@@ -279,6 +279,11 @@ export class SessionMasker {
    * maskMatches() would give, written as bytes (each span becomes '****').
    */
   private redactAscii(g: DetectorGroup, text: string, v: Buffer, from: number, end: number, found: number, tally: MaskTally, replaceable: boolean): Buffer | null | undefined {
+    // a value that is one plain email address and nothing else any detector could see: no string at all
+    if ((found & g.gate) === EMAIL && !g.always && wholeEmail(v, from, end)) {
+      tally.rules.add(g.rule);
+      return replaceable ? REDACTED : null;
+    }
     const detectors = this.worthRunning(g, found);
     // scan() of one detector is a copy of its matches: only read here, so taken as they are
     const matches = detectors.length === 1 ? detectors[0]!.find(text) : scan(text, detectors);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SessionMasker, newTally } from '../../../src/masking/session.js';
-import { ASCII, DETECTOR_BIT, candidates } from '../../../src/masking/prefilter.js';
+import { ASCII, DETECTOR_BIT, candidates, wholeEmail } from '../../../src/masking/prefilter.js';
 import { BUILTIN_DETECTORS, maskMatches, scan, type BuiltinName } from '../../../src/masking/index.js';
 
 /**
@@ -180,5 +180,28 @@ describe('the session masker\'s byte path', () => {
       const b = two.maskField(p2, 0, bytes, 0, bytes.length, newTally());
       expect(Buffer.isBuffer(a) ? a.toString() : a, text).toEqual(Buffer.isBuffer(b) ? b.toString() : b);
     }
+  });
+
+  it('takes a value for one whole email address only when the email detector finds exactly that', () => {
+    const r = rng(5);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+    const parts = ['a', 'jane', 'Doe', '9', '_', '%', '+', '-', '.', '..', '@', 'example', 'co', 'uk', 'x-y', '-x', 'x-', 'c0m', 'é', ' ', 'COM', 'a'.repeat(61), 'b'.repeat(63), 'c'.repeat(64)];
+    const email = BUILTIN_DETECTORS.email;
+    let whole = 0;
+    for (let n = 0; n < 20000; n++) {
+      const text = Array.from({ length: 1 + Math.floor(r() * 7) }, () => pick(parts)).join('')
+        + pick(['', '@example.com', '.com', '@a.b.cd', `@${'d'.repeat(60)}.org`, '@x.c0m', '.co1', '@x.9z', '@x-.com', '@-x.com', '@x.com-', '@x.c', `.${'e'.repeat(64)}`]);
+      const bytes = Buffer.from(text);
+      const m = email.find(text);
+      const exact = m.length === 1 && m[0]!.start === 0 && m[0]!.end === text.length;
+      // the fast test may say no to a whole address (the detector then decides), never yes to anything else
+      if (wholeEmail(bytes, 0, bytes.length)) {
+        expect(exact, text).toBe(true);
+        whole++;
+      } else if (exact && /^[\x00-\x7f]*$/.test(text) && text.length <= 254) {
+        throw new Error(`a plain whole address the fast test missed: ${text}`);
+      }
+    }
+    expect(whole).toBeGreaterThan(500);
   });
 });
