@@ -47,7 +47,7 @@ function withFilters(cmd: Command, defaultLimit: string): Command {
     .option('--identity <subject>', 'token subject')
     .option('--group <group>', 'a group the identity held')
     .option('--connection <name>', 'connection name')
-    .option('--protocol <protocol>', 'protocol (postgres)')
+    .option('--protocol <protocol>', 'protocol (postgres, ssh)')
     .addOption(new Option('--status <status>', 'session status').choices(['active', 'ok', 'denied', 'error']))
     .option('--ci-job <id>', 'CI job id')
     .option('--token <id>', 'token id (jti) or the token\'s SHA-256')
