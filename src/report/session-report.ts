@@ -11,11 +11,14 @@ import {
 } from '../core/events.js';
 import type { LedgerRecord, SessionSummary } from '../ledger/ledger.js';
 import { isStatement } from './format.js';
+import { describeSsh, foldSsh, type ReportRecording, type ReportSftp, type ReportShell, type ReportSshExit } from './ssh-model.js';
 
 /**
  * The single report of one session, as plain data: what `gatehouse report --format json` prints
  * and what the text and HTML renderers draw. Results are folded into the statement they belong to;
  * a result whose statement is not among the records is listed as its own `pg.result` event.
+ * SSH: an exit is folded into its exec or shell, typed commands and the recording into their
+ * shell (see ssh-model.ts).
  */
 
 /** A statement's result as reported: the pg.result record without its type and statement link. */
@@ -66,6 +69,21 @@ export interface ReportEvent {
   approval?: ReportApproval;
   /** the payload was removed by retention: only its place in the chain remains */
   pruned?: true;
+  /** ssh.*: the client's channel number */
+  channel?: number;
+  /** ssh.exec: whether the client asked for a pty, and the environment it asked to set */
+  pty?: boolean;
+  env?: Record<string, string>;
+  /** ssh.exec / ssh.shell: how it ended (its ssh.exit record); null when none was recorded */
+  exit?: ReportSshExit | null;
+  /** ssh.shell: its terminal, the commands typed into it and its recording */
+  shell?: ReportShell;
+  /** ssh.sftp */
+  sftp?: ReportSftp;
+  /** ssh.refused: what the client asked for and why it was refused */
+  refused?: { what: string; detail: string };
+  /** ssh.recording listed on its own (its shell is not among the records) */
+  recording?: ReportRecording;
 }
 
 export interface ReportApproval {
@@ -180,9 +198,12 @@ function describe(rec: LedgerRecord): ReportEvent {
       return { ...base, treeSize: e.treeSize, rootHash: e.rootHash, keyId: e.keyId };
     case 'ledger.pruned':
       return { ...base, upToSeq: e.upToSeq, count: e.count };
-    default:
+    default: {
+      const ssh = describeSsh(rec, base);
+      if (ssh) return ssh;
       // a payload removed by retention ({"pruned":true}): keep the stored type and the record's place
       return { ...base, type: rec.type, command: null, pruned: true };
+    }
   }
 }
 
@@ -218,6 +239,7 @@ export function buildSessionReport(summary: SessionSummary, records: readonly Le
         continue;
       }
     }
+    if (foldSsh(rec, bySeq)) continue;
     const ev = describe(rec);
     bySeq.set(rec.seq, ev);
     events.push(ev);
