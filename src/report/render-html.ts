@@ -1,12 +1,16 @@
 import { isoFromUs, nowUs } from '../core/clock.js';
-import { formatValue, isStatement } from './format.js';
+import { formatValue, isSshCommand, isStatement } from './format.js';
 import { eventDetail, resultSummary } from './render-text.js';
+import { escapeHtml } from './sanitize.js';
 import type { ReportEvent, ReportResult, SessionReport } from './session-report.js';
+import { upstreamText } from './ssh-format.js';
+import { policyHtml, SSH_CSS, sshRow } from './ssh-html.js';
 
 /**
  * The HTML form of a session report: one self-contained file (inline CSS, no script, no external
  * resource; a CSP forbids loading anything) for a compliance reviewer. Everything from the ledger
- * is escaped: recorded SQL is attacker-controlled text.
+ * is escaped: recorded SQL, commands and output are attacker-controlled text (control characters
+ * too, so the file cannot drive a terminal it is printed on).
  */
 
 export interface HtmlOptions {
@@ -14,9 +18,7 @@ export interface HtmlOptions {
   generatedAtUs?: number;
 }
 
-export function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
-}
+export { escapeHtml };
 const esc = escapeHtml;
 
 const CSS = `body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d2330;max-width:1400px}
@@ -68,9 +70,7 @@ function statementRow(e: ReportEvent): string {
   const label = (r: ReportResult): string => (results.length > 1 ? `[${r.index}] ` : '');
   const stmtName = e.type === 'pg.execute' && e.statementName ? `<div class="muted">statement ${esc(e.statementName)}${e.portal ? `, portal ${esc(e.portal)}` : ''}</div>` : '';
   const d = e.decision;
-  const policy = d
-    ? `<div class="${d.action === 'allow' ? 'muted' : 'error'}">policy: ${esc(d.action)} by "${esc(d.policy)}"${d.reason ? ` (${esc(d.reason)})` : ''}${d.approvalId ? `, approval ${esc(d.approvalId)}` : ''}</div>`
-    : '';
+  const policy = d ? policyHtml(d) : '';
   const res = results.length === 0
     ? '<span class="muted">no result recorded</span>'
     : results
@@ -85,9 +85,9 @@ function statementRow(e: ReportEvent): string {
     + `<td><pre>${esc(e.command ?? '')}</pre>${stmtName}${policy}</td><td>${paramsCell(e)}</td><td>${res}</td><td>${samples || MUTED_DASH}</td></tr>`;
 }
 
-function otherRow(e: ReportEvent): string {
-  const bad = e.type === 'auth.denied' || (e.type === 'session.end' && e.status === 'error');
-  const detail = e.type === 'pg.prepare' ? `${eventDetail(e)}\n${e.command ?? ''}` : eventDetail(e);
+function otherRow(e: ReportEvent, protocol: string): string {
+  const bad = e.type === 'auth.denied' || e.type === 'ssh.refused' || (e.type === 'session.end' && e.status === 'error');
+  const detail = e.type === 'pg.prepare' ? `${eventDetail(e)}\n${e.command ?? ''}` : eventDetail(e, protocol);
   const result = e.type === 'pg.result' && e.result ? `\n${resultSummary(e.result)}` : '';
   return `<tr${bad ? ' class="err"' : ''}><td>${e.seq}</td><td>${esc(e.time)}</td><td>${esc(e.type)}</td><td><pre>${esc(detail + result)}</pre></td></tr>`;
 }
@@ -96,41 +96,45 @@ export function renderHtml(rep: SessionReport, options: HtmlOptions = {}): strin
   const s = rep.session;
   const id = rep.identity;
   const c = s.client;
-  const statements = rep.events.filter(isStatement);
-  const others = rep.events.filter((e) => !isStatement(e));
+  const ssh = s.protocol === 'ssh';
+  const isCommand = ssh ? isSshCommand : isStatement;
+  const statements = rep.events.filter(isCommand);
+  const others = rep.events.filter((e) => !isCommand(e));
   const generated = isoFromUs(options.generatedAtUs ?? nowUs());
-  const upstream = s.upstream ? `${s.upstream.user}@${s.upstream.host}:${s.upstream.port}/${s.upstream.database} (tls ${s.upstream.tls ? 'on' : 'off'})` : null;
+  const upstream = s.upstream ? upstreamText(s.upstream, s.protocol, (on) => ` (tls ${on ? 'on' : 'off'})`) : null;
   const params = Object.entries(s.parameters).map(([k, v]) => `${k}=${v}`).join(', ');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <meta name="referrer" content="no-referrer">
-<title>Gatehouse session ${esc(s.id)}</title><style>${CSS}</style></head><body>
+<title>Gatehouse session ${esc(s.id)}</title><style>${CSS}${ssh ? SSH_CSS : ''}</style></head><body>
 <h1>Gatehouse session report: ${esc(s.id)}</h1>
 <h2>Summary</h2>
 ${kv([
   ['Session', s.id], ['Protocol', s.protocol], ['Connection', s.connection], ['Status', s.status, `status-${s.status}`],
   ['Reason', s.reason], ['Started', s.startedAt], ['Ended', s.endedAt],
   ['Duration', s.durationMs === null ? null : `${s.durationMs} ms`],
-  ['Statements', String(s.statements)], ['Errors', String(s.errors), s.errors > 0 ? 'error' : undefined],
-  ['Upstream', upstream], ['Startup parameters', params],
+  [ssh ? 'Commands' : 'Statements', String(s.statements)], ['Errors', String(s.errors), s.errors > 0 ? 'error' : undefined],
+  ['Upstream', upstream], ...(ssh ? [] : [['Startup parameters', params] as [string, string]]),
 ])}
 <h2>Identity${id.verified ? '' : ' (not verified: what the token claimed, if anything)'}</h2>
 ${kv([
   ['Subject', id.subject], ['Groups', id.groups.join(', ')], ['Authorized by group', id.authorizedBy], ['Issuer', id.issuer],
   ['Client id', id.clientId], ['Token id', id.tokenId], ['Token SHA-256', id.tokenSha256], ['CI job', id.ciJob],
   ['Client address', c.address === null ? null : `${c.address}${c.port !== null ? `:${c.port}` : ''}`],
-  ['Client TLS', c.tls === null ? null : c.tls ? 'yes' : 'no'],
+  ssh ? ['Client transport', 'ssh'] : ['Client TLS', c.tls === null ? null : c.tls ? 'yes' : 'no'],
   ['Client-declared user', c.user], ['Client-declared application', c.application],
 ])}
-<h2>Statements (${statements.length})</h2>
+<h2>${ssh ? 'Commands' : 'Statements'} (${statements.length})</h2>
 ${statements.length === 0
     ? '<p class="muted">none</p>'
-    : `<table><tr><th>#</th><th>Time</th><th>Command</th><th>Params</th><th>Result</th><th>Sample rows</th></tr>\n${statements.map(statementRow).join('\n')}</table>`}
+    : ssh
+      ? `<table><tr><th>#</th><th>Time</th><th>Command</th><th>Result</th><th>Output</th></tr>\n${statements.map((e) => sshRow(e, s.id)).join('\n')}</table>`
+      : `<table><tr><th>#</th><th>Time</th><th>Command</th><th>Params</th><th>Result</th><th>Sample rows</th></tr>\n${statements.map(statementRow).join('\n')}</table>`}
 <h2>Session events</h2>
 ${others.length === 0
     ? '<p class="muted">none</p>'
-    : `<table><tr><th>#</th><th>Time</th><th>Type</th><th>Detail</th></tr>\n${others.map(otherRow).join('\n')}</table>`}
+    : `<table><tr><th>#</th><th>Time</th><th>Type</th><th>Detail</th></tr>\n${others.map((e) => otherRow(e, s.protocol)).join('\n')}</table>`}
 <footer>Ledger records ${rep.ledger.firstSeq ?? '—'} to ${rep.ledger.lastSeq ?? '—'}, last record hash <span class="hash">${esc(rep.ledger.lastHash ?? '—')}</span>.
 Check the chain with <code>gatehouse verify</code>. generated by gatehouse report at ${esc(generated)}</footer>
 </body></html>

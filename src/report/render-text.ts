@@ -1,17 +1,19 @@
-import { formatValue, isStatement, truncate } from './format.js';
+import { formatMs, formatValue, isSshCommand, isStatement, oneLine, policyText, truncate } from './format.js';
+import { escapeControls } from './sanitize.js';
 import type { ReportEvent, ReportResult, SessionReport } from './session-report.js';
+import { exitSummary, recordingText, refusedText, sftpText, upstreamText } from './ssh-format.js';
+import { sshEntry } from './ssh-text.js';
 
-/** The terminal form of a session report (plain text, no colours). */
+/**
+ * The terminal form of a session report (plain text, no colours). No control character but
+ * newline and tab reaches the output (see sanitize.ts): recorded text cannot drive the terminal.
+ */
+
+export { formatMs };
 
 const SAMPLE_ROWS = 5;
 const CELL = 40;
 const INDENT = '        ';
-
-/** Milliseconds for a µs duration: "0.412 ms", "3.1 ms", "1520 ms". */
-export function formatMs(us: number): string {
-  const ms = us / 1000;
-  return `${ms >= 100 ? ms.toFixed(0) : ms >= 1 ? ms.toFixed(1) : ms.toFixed(3)} ms`;
-}
 
 /** One line for a result: "SELECT 3, 3 rows, 1.2 ms" or "ERROR 22012: division by zero". */
 export function resultSummary(r: ReportResult): string {
@@ -25,15 +27,16 @@ export function resultSummary(r: ReportResult): string {
 }
 
 /** A one-line description of a non-statement event (session.start, auth.denied, session.end, ...). */
-export function eventDetail(e: ReportEvent): string {
+export function eventDetail(e: ReportEvent, protocol = 'postgres'): string {
   const q = (s: string | null | undefined): string => (s === null || s === undefined ? '-' : s);
+  const noun = protocol === 'ssh' ? 'command' : 'statement';
   switch (e.type) {
     case 'session.start':
       return `connection ${q(e.connection)}, subject ${q(e.subject)}, authorized by ${q(e.authorizedBy)}`;
     case 'auth.denied':
       return `${q(e.code)}: ${q(e.reason)} (connection ${q(e.connection)}, subject ${q(e.subject)})`;
     case 'session.end':
-      return `${q(e.status)}${e.reason ? `: ${e.reason}` : ''} (${e.statements ?? 0} statements, ${e.errors ?? 0} errors, ${formatMs(e.durationUs ?? 0)})`;
+      return `${q(e.status)}${e.reason ? `: ${e.reason}` : ''} (${e.statements ?? 0} ${noun}s, ${e.errors ?? 0} errors, ${formatMs(e.durationUs ?? 0)})`;
     case 'pg.cancel':
       return e.statementSeq === null || e.statementSeq === undefined ? 'no statement running' : `cancel of statement #${e.statementSeq}`;
     case 'pg.prepare':
@@ -45,12 +48,22 @@ export function eventDetail(e: ReportEvent): string {
     case 'ledger.pruned':
       return `pruned ${e.count ?? 0} record payload(s) up to seq ${e.upToSeq ?? '-'}`;
     case 'approval.requested':
-      return `${q(e.approval?.id)} for statement #${e.statementSeq ?? '-'}: policy ${q(e.approval?.policy)} (${q(e.approval?.reason)}); reviewers ${(e.approval?.reviewers ?? []).join(', ')}; expires ${q(e.approval?.expiresAt)}`;
+      return `${q(e.approval?.id)} for ${noun} #${e.statementSeq ?? '-'}: policy ${q(e.approval?.policy)} (${q(e.approval?.reason)}); reviewers ${(e.approval?.reviewers ?? []).join(', ')}; expires ${q(e.approval?.expiresAt)}`;
     case 'approval.decided': {
       const a = e.approval;
       const who = a?.by === 'reviewer' ? `by ${q(a.reviewer)}` : `(${q(a?.by)})`;
       return `${q(a?.id)} ${q(a?.decision)} ${who}${a?.reason ? `: ${a.reason}` : ''}; ${q(a?.scope)}; waited ${formatMs(a?.waitedUs ?? 0)}`;
     }
+    case 'ssh.refused':
+      return e.refused ? refusedText(e.refused) : '';
+    case 'ssh.sftp':
+      return e.sftp ? sftpText(e.sftp) : '';
+    case 'ssh.exit':
+      return `exit of command #${e.statementSeq ?? '-'} (command not in this session's records)${e.exit ? `: ${exitSummary(e.exit)}` : ''}`;
+    case 'ssh.command':
+      return `typed into shell #${e.statementSeq ?? '-'} (shell not in this session's records): ${q(e.command)}  (typed, best effort)`;
+    case 'ssh.recording':
+      return `${e.recording ? recordingText(e.recording) : 'recording'} (shell #${e.statementSeq ?? '-'} not in this session's records)`;
     default:
       return e.pruned ? 'payload removed by retention' : '';
   }
@@ -64,8 +77,6 @@ function table(columns: string[] | null, rows: string[][]): string[] {
   return [line(head), widths.map((w) => '-'.repeat(w)).join('-+-'), ...rows.map(line)];
 }
 
-const oneLine = (s: string): string => s.replace(/\r?\n/g, '\\n').replace(/\t/g, ' ');
-
 function statement(e: ReportEvent, out: string[]): void {
   const [first = '', ...rest] = (e.command ?? '').split(/\r?\n/);
   const name = e.type === 'pg.execute' && e.statementName ? ` [${e.statementName}]` : '';
@@ -74,7 +85,7 @@ function statement(e: ReportEvent, out: string[]): void {
   if (rest.length > 0 && name) out.push(`${INDENT}(statement${name})`);
   if (e.decision) {
     const d = e.decision;
-    out.push(`${INDENT}policy: ${d.action} by "${d.policy}"${d.reason ? ` (${oneLine(d.reason)})` : ''}${d.approvalId ? `, approval ${d.approvalId}` : ''}`);
+    out.push(`${INDENT}policy: ${policyText(d)}`);
   }
   if (e.params && e.params.length > 0) {
     out.push(`${INDENT}params: ${e.params.map((p, i) => `$${i + 1}=${p === null ? 'NULL' : typeof p === 'string' ? `'${oneLine(truncate(p, CELL))}'` : oneLine(truncate(formatValue(p), CELL))}`).join(', ')}`);
@@ -99,6 +110,7 @@ export function renderText(rep: SessionReport): string {
   const s = rep.session;
   const id = rep.identity;
   const c = s.client;
+  const ssh = s.protocol === 'ssh';
   const out: string[] = [];
   out.push(`Session ${s.id}`);
   out.push(`  connection     ${s.connection ?? '-'} (${s.protocol})`);
@@ -106,7 +118,7 @@ export function renderText(rep: SessionReport): string {
   out.push(`  started        ${s.startedAt}`);
   out.push(`  ended          ${s.endedAt ?? '(still active)'}`);
   out.push(`  duration       ${s.durationMs === null ? '-' : `${s.durationMs} ms`}`);
-  out.push(`  statements     ${s.statements}, errors ${s.errors}`);
+  out.push(`  ${ssh ? 'commands  ' : 'statements'}     ${s.statements}, errors ${s.errors}`);
   out.push('');
   out.push(`Identity${id.verified ? '' : ' (NOT verified: what the token claimed, if anything)'}`);
   out.push(`  subject        ${id.subject ?? '-'}`);
@@ -119,22 +131,21 @@ export function renderText(rep: SessionReport): string {
   out.push(`  CI job         ${id.ciJob ?? '-'}`);
   out.push(`  client user    ${c.user ?? '-'} (client-declared)`);
   out.push(`  client app     ${c.application ?? '-'} (client-declared)`);
-  out.push(`  address        ${c.address ?? '-'}${c.port !== null ? `:${c.port}` : ''}${c.tls === null ? '' : c.tls ? ' (tls)' : ' (no tls)'}`);
-  if (s.upstream) {
-    const u = s.upstream;
-    out.push(`  upstream       ${u.user}@${u.host}:${u.port}/${u.database}${u.tls ? ' (tls)' : ' (no tls)'}`);
-  }
+  out.push(`  address        ${c.address ?? '-'}${c.port !== null ? `:${c.port}` : ''}${ssh ? ' (ssh)' : c.tls === null ? '' : c.tls ? ' (tls)' : ' (no tls)'}`);
+  if (s.upstream) out.push(`  upstream       ${upstreamText(s.upstream, s.protocol, (on) => (on ? ' (tls)' : ' (no tls)'))}`);
   out.push('');
   out.push('Events');
   for (const e of rep.events) {
     if (e.pruned) out.push(`#${e.seq}  ${e.time}  ${e.type}  (payload removed by retention)`);
     else if (isStatement(e)) statement(e, out);
     else if (e.type === 'pg.prepare') out.push(`#${e.seq}  ${e.time}  ${eventDetail(e)}: ${oneLine(e.command ?? '')}`);
-    else out.push(`#${e.seq}  ${e.time}  ${e.type}  ${oneLine(eventDetail(e))}`.trimEnd());
+    else if (isSshCommand(e)) sshEntry(e, s.id, out);
+    else if (e.type === 'ssh.refused') out.push(`#${e.seq}  ${e.time}  ${oneLine(eventDetail(e, s.protocol))}`);
+    else out.push(`#${e.seq}  ${e.time}  ${e.type}  ${oneLine(eventDetail(e, s.protocol))}`.trimEnd());
   }
   if (rep.events.length === 0) out.push('  (no records)');
   out.push('');
   out.push(`Ended: ${s.endedAt === null ? '(still active)' : s.status}${s.reason ? ` — ${oneLine(s.reason)}` : ''}`);
   out.push(`Ledger records ${rep.ledger.firstSeq ?? '-'}..${rep.ledger.lastSeq ?? '-'}, last hash ${rep.ledger.lastHash ?? '-'}`);
-  return `${out.join('\n')}\n`;
+  return escapeControls(`${out.join('\n')}\n`);
 }
