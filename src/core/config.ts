@@ -123,14 +123,16 @@ const sshConnection = z
     /** what is refused unless allowed here (each refusal is recorded) */
     allow: z
       .strictObject({
+        /** local forwarding (`ssh -L`) through the target, to these host:port patterns (`*` wildcards; e.g. "127.0.0.1:5432") */
         portForwarding: z.boolean().default(false),
+        forwardTo: z.array(z.string().regex(/^[^:\s]+:(\*|\d{1,5})$/, 'use "host:port" (port may be *)')).default([]),
         agentForwarding: z.boolean().default(false),
         x11: z.boolean().default(false),
         sftp: z.boolean().default(true),
         /** environment variables a client may set (names or `LC_*` patterns) */
         env: z.array(z.string().min(1)).default(['LANG', 'LC_*', 'TERM']),
       })
-      .default({ portForwarding: false, agentForwarding: false, x11: false, sftp: true, env: ['LANG', 'LC_*', 'TERM'] }),
+      .default({ portForwarding: false, forwardTo: [], agentForwarding: false, x11: false, sftp: true, env: ['LANG', 'LC_*', 'TERM'] }),
     connectTimeout: duration.default(10_000),
   })
   .refine((c) => (c.privateKey === undefined) !== (c.privateKeyFile === undefined), { message: 'give exactly one of privateKey or privateKeyFile' })

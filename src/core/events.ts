@@ -328,6 +328,21 @@ export interface SshSftpEvent {
   bytesWritten?: number;
 }
 
+/**
+ * A local port forward (`ssh -L`) the connection allows: recorded when it opens (write-ahead),
+ * and again with its byte counts when it closes.
+ */
+export interface SshForwardEvent {
+  type: 'ssh.forward';
+  phase: 'open' | 'close';
+  /** where the target connects to, as the agent asked */
+  host: string;
+  port: number;
+  /** close: bytes agent -> destination and destination -> agent */
+  bytesOut?: number;
+  bytesIn?: number;
+}
+
 /** Something the client asked for and the gateway refused (forwarding, agent, X11, a subsystem). */
 export interface SshRefusedEvent {
   type: 'ssh.refused';
@@ -355,6 +370,7 @@ export type AuditEvent =
   | SshExitEvent
   | SshRecordingEvent
   | SshSftpEvent
+  | SshForwardEvent
   | SshRefusedEvent;
 
 export type AuditEventType = AuditEvent['type'];
@@ -393,6 +409,8 @@ export function commandText(e: AuditEvent): string | null {
       return '<interactive shell>';
     case 'ssh.sftp':
       return `sftp ${e.op} ${e.path}${e.target !== undefined ? ` -> ${e.target}` : ''}`;
+    case 'ssh.forward':
+      return `forward to ${e.host}:${e.port}`;
     default:
       return null;
   }

@@ -64,8 +64,9 @@ export function sessionOps(seq: number, sessionId: string, time: number, event: 
     case 'ssh.exec':
     case 'ssh.shell':
     case 'ssh.command':
-    case 'ssh.sftp': {
-      if (event.type === 'ssh.sftp' && event.op === 'close') return [];
+    case 'ssh.sftp':
+    case 'ssh.forward': {
+      if ((event.type === 'ssh.sftp' && event.op === 'close') || (event.type === 'ssh.forward' && event.phase === 'close')) return [];
       return [
         { sql: 'UPDATE sessions SET statements = statements + 1 WHERE id = ?', params: [sessionId] },
         { sql: INSERT_COMMAND, params: [seq, sessionId, time, event.type, commandText(event)] },

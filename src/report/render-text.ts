@@ -56,6 +56,8 @@ export function eventDetail(e: ReportEvent, protocol = 'postgres'): string {
     }
     case 'ssh.refused':
       return e.refused ? refusedText(e.refused) : '';
+    case 'ssh.forward':
+      return q(e.command);
     case 'ssh.sftp':
       return e.sftp ? sftpText(e.sftp) : '';
     case 'ssh.exit':

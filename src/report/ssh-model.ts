@@ -59,6 +59,13 @@ export function describeSsh(rec: LedgerRecord, base: ReportEvent): ReportEvent |
     }
     case 'ssh.refused':
       return { ...base, refused: { what: e.what, detail: e.detail } };
+    case 'ssh.forward':
+      return {
+        ...base,
+        command: e.phase === 'open'
+          ? `forward to ${e.host}:${e.port} opened`
+          : `forward to ${e.host}:${e.port} closed: ${e.bytesOut ?? 0} bytes out, ${e.bytesIn ?? 0} bytes in`,
+      };
     case 'ssh.exit':
       return { ...base, channel: e.channel, statementSeq: e.commandSeq, exit: toExit(e) };
     case 'ssh.command':

@@ -57,6 +57,7 @@ export async function startSshEnv(opts: { config?: Record<string, unknown> } = {
       connections: [
         { name: 'web-1', ...target, hostKey: sshd.hostPublicKey, groups: ['ci-agents', 'dba'] },
         { name: 'web-1-pinned-wrong', ...target, hostKey: impostor, groups: ['ci-agents'] },
+        { name: 'web-1-tunnel', ...target, hostKey: sshd.hostPublicKey, groups: ['dba'], allow: { portForwarding: true, forwardTo: [`127.0.0.1:${sshd.port}`] } },
       ],
       log: { level: 'debug' },
       ...opts.config,

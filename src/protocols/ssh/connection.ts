@@ -14,6 +14,7 @@ import { commandGate } from '../../policy/gate.js';
 import type { TokenVerifierLike } from '../postgres/connection.js';
 import { gatewayMessage, type SshSessionContext } from './context.js';
 import { handleSession } from './session-channel.js';
+import { forwardAllowed, forwardLocal } from './forward.js';
 import { connectSsh, type SshUpstream } from './upstream.js';
 
 /**
@@ -77,10 +78,16 @@ export class SshClientConnection {
         session, channel, (p) => this.track(p),
       );
     });
-    conn.on('tcpip', (_accept, reject, info) => {
-      void this.whenReady().then((ctx) => {
-        reject();
-        ctx?.recordBehind([{ type: 'ssh.refused', what: 'port-forward', detail: `local forwarding to ${info.destIP}:${info.destPort} is not offered through the gateway` }]);
+    conn.on('tcpip', (accept, reject, info) => {
+      void this.whenReady().then(async (ctx) => {
+        if (!ctx) return reject();
+        const allow = ctx.connection.allow;
+        if (!allow.portForwarding || !forwardAllowed(allow.forwardTo, info.destIP, info.destPort)) {
+          reject();
+          ctx.recordBehind([{ type: 'ssh.refused', what: 'port-forward', detail: `local forwarding to ${info.destIP}:${info.destPort} is not allowed on this connection` }]);
+          return;
+        }
+        this.track(forwardLocal(ctx, accept, reject, info));
       });
     });
     conn.on('request', (_accept, reject, name, info) => {

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from 'ssh2';
 import type { AuditEvent } from '../../../src/core/events.js';
+import { renderText } from '../../../src/report/render-text.js';
+import { buildSessionReport } from '../../../src/report/session-report.js';
 import { runProgram } from '../../support/gateway-fixture.js';
 import { freePort } from '../../support/sshd.js';
 import { startSshEnv, type SshEnv } from '../../support/ssh-env.js';
@@ -101,5 +103,34 @@ describe('ssh refusals, each recorded', () => {
       await new Promise((res) => setTimeout(res, 5));
     }
     expect(refused).toEqual(expect.arrayContaining(['remote-forward', 'port-forward', 'agent-forward']));
+  });
+});
+
+describe('allowed local forwarding', () => {
+  it('tunnels to an allowed destination through the target, recorded with byte counts; others refused', async () => {
+    const token = await env.token('dba-bob');
+    const c = await ssh2Client(token, 'web-1-tunnel');
+    // the destination is the target's own sshd: its banner comes back through the tunnel
+    const banner = await new Promise<string>((resolve, reject) => c.forwardOut('127.0.0.1', 6000, '127.0.0.1', env.sshd.port, (e, ch) => {
+      if (e) return reject(e);
+      ch.once('data', (d: Buffer) => {
+        resolve(d.toString());
+        ch.end('SSH-2.0-probe\r\n');
+      });
+    }));
+    expect(banner).toMatch(/^SSH-2\.0-OpenSSH/);
+    const refused = await new Promise<Error | undefined>((resolve) => c.forwardOut('127.0.0.1', 6001, '127.0.0.1', 5432, (e) => resolve(e)));
+    expect(refused?.message).toMatch(/Channel open failure/);
+    c.end();
+    const records = await env.sessionRecords('dba-bob');
+    const ev = records.map((r) => r.event);
+    const [summary] = await env.gateway.ledger.listSessions({ identity: 'dba-bob', limit: 1 });
+    const report = renderText(buildSessionReport(summary!, records));
+    expect(report).toContain(`forward to 127.0.0.1:${env.sshd.port} opened`);
+    expect(report).toContain(`forward to 127.0.0.1:${env.sshd.port} closed: 15 bytes out`);
+    expect(report).toContain('refused: port-forward');
+    expect(ev).toContainEqual({ type: 'ssh.forward', phase: 'open', host: '127.0.0.1', port: env.sshd.port });
+    expect(ev).toContainEqual(expect.objectContaining({ type: 'ssh.forward', phase: 'close', host: '127.0.0.1', port: env.sshd.port, bytesIn: expect.any(Number), bytesOut: 15 }));
+    expect(ev).toContainEqual(expect.objectContaining({ type: 'ssh.refused', what: 'port-forward', detail: 'local forwarding to 127.0.0.1:5432 is not allowed on this connection' }));
   });
 });
