@@ -93,7 +93,8 @@ export async function bridge(ctx: SshSessionContext, agent: ServerChannel, targe
   target.on('exit', (code: number | null, signal?: string) => {
     exited = true;
     result.exitCode = code;
-    result.signal = signal ?? null;
+    // ssh2 names it SIGKILL; SSH's own name (and what is recorded) is KILL
+    result.signal = signal ? signal.replace(/^SIG/, '') : null;
   });
   const targetClosed = new Promise<void>((resolve) => target.once('close', () => resolve()));
   let agentClosed = false;
@@ -151,7 +152,7 @@ export async function bridge(ctx: SshSessionContext, agent: ServerChannel, targe
   await targetClosed;
   if (!agentClosed) {
     if (result.exitCode !== null) agent.exit(result.exitCode);
-    else if (result.signal !== null) agent.exit(result.signal.replace(/^SIG/, ''), false, '');
+    else if (result.signal !== null) agent.exit(result.signal, false, '');
     agent.end();
   }
   return result;

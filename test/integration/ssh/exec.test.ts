@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Client } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../../src/core/events.js';
 import { startSshEnv, type SshEnv } from '../../support/ssh-env.js';
@@ -68,5 +69,39 @@ describe('ssh exec through the gateway (OpenSSH on both ends)', () => {
     expect(ev.find((e) => e.type === 'ssh.exec')).toMatchObject({ decision: { action: 'block', policy: 'no-rm-rf' } });
     expect(ev.find((e) => e.type === 'ssh.exit')).toMatchObject({ status: 'blocked', exitCode: null });
     expect(env.sshd.commands().slice(before.length)).toBe('');
+  });
+
+  it('records a command killed by a signal', async () => {
+    const token = await env.token('dba-bob');
+    const r = await env.ssh(token, 'web-1', 'echo before; kill -KILL $$');
+    expect(r.stdout).toBe('before\n');
+    expect(r.code).not.toBe(0);
+    const exit = events(await env.sessionRecords('dba-bob')).find((e) => e.type === 'ssh.exit');
+    expect(exit).toMatchObject({ status: 'error', exitCode: null, signal: 'KILL' });
+  });
+
+  it('accepts the token through keyboard-interactive too', async () => {
+    const token = await env.token('dba-alice');
+    const prompts: string[] = [];
+    const c = new Client();
+    c.on('keyboard-interactive', (_name, _instructions, _lang, ps, finish) => {
+      prompts.push(...ps.map((p) => p.prompt));
+      finish([token]);
+    });
+    await new Promise<void>((resolve, reject) => {
+      c.once('ready', () => resolve());
+      c.once('error', reject);
+      c.connect({ host: '127.0.0.1', port: env.port, username: 'web-1', tryKeyboard: true, hostVerifier: () => true, authHandler: ['keyboard-interactive'] });
+    });
+    const out = await new Promise<string>((resolve, reject) => c.exec('echo kbd-ok', (e, ch) => {
+      if (e) return reject(e);
+      let text = '';
+      ch.on('data', (d: Buffer) => (text += d.toString()));
+      ch.on('close', () => resolve(text));
+    }));
+    c.end();
+    expect(prompts).toEqual(['OIDC access token: ']);
+    expect(out).toBe('kbd-ok\n');
+    expect(events(await env.sessionRecords('dba-alice')).find((e) => e.type === 'ssh.exec')).toMatchObject({ command: 'echo kbd-ok' });
   });
 });
