@@ -278,6 +278,8 @@ export interface SshCommandEvent {
   command: string;
   source: 'keystrokes';
   bestEffort: true;
+  /** when a rule decided: a blocked or denied line was cancelled (Ctrl-C sent instead of Enter) */
+  decision?: DecisionRecord;
 }
 
 /** How an exec or shell channel ended. */

@@ -30,8 +30,8 @@ export interface BridgeResult {
 export interface BridgeOptions {
   /** interactive terminal: partial lines are not held for masking */
   pty: boolean;
-  /** every chunk from the agent, before it is forwarded; may hold it (write-ahead of typed commands) */
-  input?: (chunk: Buffer) => Promise<void> | void;
+  /** every chunk from the agent, before it is forwarded; may hold it (write-ahead of typed commands) or replace it */
+  input?: (chunk: Buffer) => Promise<Buffer | void> | Buffer | void;
   /** every chunk to the agent's stdout (as sent, masked) */
   output?: (chunk: Buffer) => void;
 }
@@ -110,8 +110,8 @@ export async function bridge(ctx: SshSessionContext, agent: ServerChannel, targe
   // agent -> target; the agent's EOF is passed on
   void pump(agent, async (chunk) => {
     result.stdinBytes += chunk.length;
-    if (o.input) await o.input(chunk);
-    await writeTo(target, chunk);
+    const replaced = o.input ? await o.input(chunk) : undefined;
+    await writeTo(target, replaced ?? chunk);
   }).then(() => {
     if (!exited) target.end();
   });

@@ -21,6 +21,59 @@ export interface ExecVerdict {
 /** Exit status of a command the gateway did not run: 126, "cannot execute", as shells use it. */
 export const BLOCKED_EXIT = 126;
 
+/** What a policy decision lets through; the agent has been told when it does not. */
+async function enforce(
+  ctx: SshSessionContext, d: GateDecision, approvalId: string | undefined, seq: number, text: string, pty: boolean, tell: (msg: Buffer) => void,
+): Promise<boolean> {
+  if (d.action === 'allow') return true;
+  if (d.action === 'block') {
+    tell(gatewayMessage(`blocked by policy "${d.policy}": ${d.reason}. The command was not run; this is recorded.`, pty));
+    return false;
+  }
+  const approvals = ctx.approvals;
+  if (!approvals) {
+    tell(gatewayMessage(`policy "${d.policy}" needs a reviewer's approval, and this gateway has no approvals configured. The command was not run.`, pty));
+    return false;
+  }
+  const pending = await approvals.request({
+    id: approvalId!, sessionId: ctx.id, statementSeq: seq, protocol: 'ssh', connection: ctx.connection.name, requester: ctx.principal,
+    policy: d.policy, reason: d.reason, text, shape: d.shape ?? text, reviewers: d.reviewers, timeoutMs: d.timeoutMs,
+  });
+  const minutes = Math.max(1, Math.round(d.timeoutMs / 60_000));
+  tell(gatewayMessage(`approval required: policy "${d.policy}" holds this command for review (${d.reason}); approval id ${approvalId}, waiting up to ${minutes} min\n${approvals.hint(approvalId!)}`, pty));
+  const outcome = await pending.outcome;
+  if (outcome.decision !== 'approved') {
+    const why = outcome.by === 'reviewer' ? `denied by ${outcome.reviewer?.subject ?? 'a reviewer'}${outcome.reason ? `: ${outcome.reason}` : ''}` : `not approved (${outcome.by})`;
+    tell(gatewayMessage(`approval ${approvalId} ${why}. The command was not run.`, pty));
+    return false;
+  }
+  tell(gatewayMessage(`approval ${approvalId} granted${outcome.reviewer ? ` by ${outcome.reviewer.subject}` : ''}; running the command`, pty));
+  return true;
+}
+
+const decided = (d: GateDecision): { decision?: DecisionRecord; approvalId?: string } => {
+  if (d.action === 'allow' && d.policy === 'default') return {};
+  const approvalId = d.action === 'review' ? newApprovalId() : undefined;
+  return { decision: decisionRecord(d, approvalId), ...(approvalId ? { approvalId } : {}) };
+};
+
+/**
+ * Lines typed into a shell (best effort, see typed-commands.ts): recorded before the Enter that
+ * runs them is forwarded, and decided like exec commands. Returns false when a line is blocked or
+ * denied: the caller then cancels the line instead of forwarding the Enter.
+ */
+export async function gateTyped(ctx: SshSessionContext, channel: number, shellSeq: number, lines: string[], tell: (msg: Buffer) => void): Promise<boolean> {
+  const ds = lines.map((line) => ({ line, d: ctx.gate.shell(line) })).map((x) => ({ ...x, ...decided(x.d) }));
+  ctx.counters.commands += lines.length;
+  const seqs = await ctx.record(ds.map(({ line, decision }) => ({
+    type: 'ssh.command', channel, shellSeq, command: line, source: 'keystrokes', bestEffort: true, ...(decision ? { decision } : {}),
+  })));
+  for (const [i, x] of ds.entries()) {
+    if (!(await enforce(ctx, x.d, x.approvalId, seqs[i]!, x.line, true, tell))) return false;
+  }
+  return true;
+}
+
 export async function gateExec(
   ctx: SshSessionContext,
   channel: number,
@@ -31,34 +84,13 @@ export async function gateExec(
 ): Promise<ExecVerdict> {
   const startedMono = monoUs();
   const d: GateDecision = ctx.gate.shell(command);
-  const approvalId = d.action === 'review' ? newApprovalId() : undefined;
-  const decision: DecisionRecord | undefined = d.action === 'allow' && d.policy === 'default' ? undefined : decisionRecord(d, approvalId);
+  const { decision, approvalId } = decided(d);
   const event: AuditEvent = { type: 'ssh.exec', channel, command, pty, env, ...(decision ? { decision } : {}) };
   ctx.counters.commands++;
   const [seq] = await ctx.record([event]);
-  const refuse = (text: string): ExecVerdict => {
-    tell(gatewayMessage(text, pty));
-    recordExit(ctx, channel, seq!, startedMono, 'blocked', null);
-    return { run: false, seq: seq!, startedMono };
-  };
-  if (d.action === 'block') return refuse(`blocked by policy "${d.policy}": ${d.reason}. The command was not run; this is recorded.`);
-  if (d.action === 'review') {
-    const approvals = ctx.approvals;
-    if (!approvals) return refuse(`policy "${d.policy}" needs a reviewer's approval, and this gateway has no approvals configured. The command was not run.`);
-    const pending = await approvals.request({
-      id: approvalId!, sessionId: ctx.id, statementSeq: seq!, protocol: 'ssh', connection: ctx.connection.name, requester: ctx.principal,
-      policy: d.policy, reason: d.reason, text: command, shape: d.shape ?? command, reviewers: d.reviewers, timeoutMs: d.timeoutMs,
-    });
-    const minutes = Math.max(1, Math.round(d.timeoutMs / 60_000));
-    tell(gatewayMessage(`approval required: policy "${d.policy}" holds this command for review (${d.reason}); approval id ${approvalId}, waiting up to ${minutes} min\n${approvals.hint(approvalId!)}`, pty));
-    const outcome = await pending.outcome;
-    if (outcome.decision !== 'approved') {
-      const why = outcome.by === 'reviewer' ? `denied by ${outcome.reviewer?.subject ?? 'a reviewer'}${outcome.reason ? `: ${outcome.reason}` : ''}` : `not approved (${outcome.by})`;
-      return refuse(`approval ${approvalId} ${why}. The command was not run.`);
-    }
-    tell(gatewayMessage(`approval ${approvalId} granted${outcome.reviewer ? ` by ${outcome.reviewer.subject}` : ''}; running the command`, pty));
-  }
-  return { run: true, seq: seq!, startedMono };
+  if (await enforce(ctx, d, approvalId, seq!, command, pty, tell)) return { run: true, seq: seq!, startedMono };
+  recordExit(ctx, channel, seq!, startedMono, 'blocked', null);
+  return { run: false, seq: seq!, startedMono };
 }
 
 const EMPTY = new StreamTap(0);

@@ -4,7 +4,7 @@ import { monoUs, nowUs } from '../../core/clock.js';
 import { GatehouseError } from '../../core/errors.js';
 import { bridge, isClosed, pump, writeTo } from './bridge.js';
 import { CastWriter } from './asciicast.js';
-import { BLOCKED_EXIT, exitStatus, gateExec, recordExit } from './commands.js';
+import { BLOCKED_EXIT, exitStatus, gateExec, gateTyped, recordExit } from './commands.js';
 import { gatewayMessage, type PtyRequest, type SshSessionContext } from './context.js';
 import { SftpProtocolError, SftpTracker, type SftpOp } from './sftp-tracker.js';
 import { TypedCommands } from './typed-commands.js';
@@ -15,6 +15,9 @@ import { TypedCommands } from './typed-commands.js';
  * the gateway does not pass on (X11, agent forwarding, other subsystems, env vars not allowed)
  * are refused and recorded.
  */
+
+/** Ctrl-C: what a shell's line editor takes as "abandon this line". */
+const CANCEL_LINE = Buffer.from([0x03]);
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAX_ENV = 64;
@@ -208,10 +211,13 @@ export function handleSession(src: SessionSource, session: Session, channel: num
       input: async (chunk) => {
         cast.input(chunk);
         const lines = typed.input(chunk);
-        if (lines.length > 0) {
-          ctx.counters.commands += lines.length;
-          await ctx.record(lines.map((command) => ({ type: 'ssh.command', channel, shellSeq, command, source: 'keystrokes', bestEffort: true })));
-        }
+        if (lines.length === 0) return;
+        const tell = (m: Buffer) => {
+          cast.output(m);
+          agent.stderr.write(m);
+        };
+        // a blocked or denied line is cancelled: Ctrl-C instead of the keys that would run it
+        if (!(await gateTyped(ctx, channel, shellSeq, lines, (m) => tell(Buffer.concat([Buffer.from('\r\n'), m]))))) return CANCEL_LINE;
       },
       output: (chunk) => {
         cast.output(chunk);

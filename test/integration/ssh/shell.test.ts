@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordingsDir } from '../../../src/core/config.js';
@@ -21,7 +21,7 @@ const tmux = (...args: string[]) => runProgram('/usr/bin/tmux', ['-L', socket, '
 beforeAll(async () => {
   requireBinaries([{ path: '/usr/bin/tmux', pkg: 'tmux' }]);
   if (!existsSync('dist/cli/main.js')) throw new Error('build first: npx tsc -p . (npm test does)');
-  env = await startSshEnv();
+  env = await startSshEnv({ config: { policies: [{ name: 'no-rm-rf', match: { commands: ['rm -rf'] }, action: 'block' }] } });
 });
 afterAll(async () => {
   await tmux('kill-server');
@@ -50,12 +50,18 @@ describe('an interactive shell through the gateway', () => {
     const sshEnv = env.sshEnv(token);
     const e = (k: string) => ['-e', `${k}=${sshEnv[k] ?? ''}`];
     await tmux('start-server');
-    await tmux('set-option', '-g', 'remain-on-exit', 'on');
     const started = await tmux('new-session', '-d', '-x', '80', '-y', '24', '-s', 'live', ...e('GH_TEST_TOKEN'), ...e('SSH_ASKPASS'), ...e('SSH_ASKPASS_REQUIRE'), ...e('DISPLAY'),
       '/usr/bin/ssh', '-tt', ...env.sshArgs('web-1').map((a) => (a.includes(' ') ? `'${a}'` : a)));
     expect(started.code, started.stderr).toBe(0);
     // a prompt: the shell is up
     await waitScreen('live', (l) => l.some((x) => /[#$]\s*$/.test(x)));
+    // a typed command the policy blocks is cancelled, with the reason on the terminal
+    const guarded = join(env.dir, 'guarded');
+    mkdirSync(guarded);
+    await tmux('send-keys', '-t', 'live', '-l', `rm -rf ${guarded}`);
+    await tmux('send-keys', '-t', 'live', 'Enter');
+    await waitScreen('live', (l) => l.some((x) => x.includes('gatehouse: blocked by policy "no-rm-rf"')) && /[#$]\s*$/.test(l.filter((x) => x !== '').at(-1) ?? ''));
+    expect(existsSync(guarded)).toBe(true);
     await tmux('send-keys', '-t', 'live', '-l', 'echo hello-$((6*7))');
     await tmux('send-keys', '-t', 'live', 'Enter');
     const live = await waitScreen('live', (l) => l.some((x) => x === 'hello-42') && /[#$]\s*$/.test(l.filter((x) => x !== '').at(-1) ?? ''));
@@ -70,7 +76,10 @@ describe('an interactive shell through the gateway', () => {
     const shell = records.find((r) => r.event.type === 'ssh.shell')!;
     expect(shell.event).toMatchObject({ type: 'ssh.shell', pty: { cols: 80, rows: 24 } });
     const typed = ev.filter((x): x is Extract<AuditEvent, { type: 'ssh.command' }> => x.type === 'ssh.command');
-    expect(typed.map((t) => t.command)).toEqual(['echo hello-$((6*7))', 'exit']);
+    expect(typed.map((t) => t.command)).toEqual([`rm -rf ${guarded}`, 'echo hello-$((6*7))', 'exit']);
+    expect(typed[0]!.decision).toEqual({ action: 'block', policy: 'no-rm-rf', reason: 'rm is not allowed here' });
+    expect(typed[1]!.decision).toBeUndefined();
+    expect(env.sshd.commands()).not.toContain('rm -rf');
     expect(typed.every((t) => t.shellSeq === shell.seq && t.bestEffort)).toBe(true);
     expect(ev.find((x) => x.type === 'ssh.exit')).toMatchObject({ status: 'ok', exitCode: 0, commandSeq: shell.seq });
     const rec = ev.find((x): x is Extract<AuditEvent, { type: 'ssh.recording' }> => x.type === 'ssh.recording')!;
@@ -85,7 +94,10 @@ describe('an interactive shell through the gateway', () => {
 
     // replay with the real CLI, in a pane of the same size
     const sessionId = records[0]!.sessionId;
-    await tmux('new-session', '-d', '-x', '80', '-y', '24', '-s', 'replay', process.execPath, join(process.cwd(), 'dist/cli/main.js'), 'replay', sessionId, '--no-wait', '--config', env.configFile);
+    // the pane stays open after the replay (cat waits on the terminal, printing nothing)
+    const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+    const replayCmd = [process.execPath, join(process.cwd(), 'dist/cli/main.js'), 'replay', sessionId, '--no-wait', '--config', env.configFile].map(q).join(' ');
+    await tmux('new-session', '-d', '-x', '80', '-y', '24', '-s', 'replay', `${replayCmd}; exec cat`);
     const upTo = live.indexOf('hello-42');
     const replayed = await waitScreen('replay', (l) => l.includes('hello-42') && l.some((x) => x.includes('logout') || /exit$/.test(x)));
     // the screen as the agent saw it, line for line, up to the output (after it the agent typed exit)
