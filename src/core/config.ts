@@ -129,10 +129,12 @@ const sshConnection = z
         agentForwarding: z.boolean().default(false),
         x11: z.boolean().default(false),
         sftp: z.boolean().default(true),
+        /** interactive shells (`ssh -t host` without a command); false: exec only, where policies decide every command */
+        shell: z.boolean().default(true),
         /** environment variables a client may set (names or `LC_*` patterns) */
         env: z.array(z.string().min(1)).default(['LANG', 'LC_*', 'TERM']),
       })
-      .default({ portForwarding: false, forwardTo: [], agentForwarding: false, x11: false, sftp: true, env: ['LANG', 'LC_*', 'TERM'] }),
+      .default({ portForwarding: false, forwardTo: [], agentForwarding: false, x11: false, sftp: true, shell: true, env: ['LANG', 'LC_*', 'TERM'] }),
     connectTimeout: duration.default(10_000),
   })
   .refine((c) => (c.privateKey === undefined) !== (c.privateKeyFile === undefined), { message: 'give exactly one of privateKey or privateKeyFile' })

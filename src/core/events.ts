@@ -348,7 +348,7 @@ export interface SshForwardEvent {
 /** Something the client asked for and the gateway refused (forwarding, agent, X11, a subsystem). */
 export interface SshRefusedEvent {
   type: 'ssh.refused';
-  what: 'port-forward' | 'remote-forward' | 'agent-forward' | 'x11' | 'subsystem' | 'env';
+  what: 'port-forward' | 'remote-forward' | 'agent-forward' | 'x11' | 'subsystem' | 'env' | 'shell';
   detail: string;
 }
 

@@ -33,8 +33,8 @@ export interface SshEnv {
   sshEnv(token: string): NodeJS.ProcessEnv;
   /** runs the real ssh with a command */
   ssh(token: string, user: string, command: string, opts?: { input?: string; extra?: string[] }): Promise<RunResult>;
-  /** records of the latest session of a subject once it has ended */
-  sessionRecords(subject: string): Promise<LedgerRecord[]>;
+  /** records of the latest session of a subject (on a connection) once it has ended */
+  sessionRecords(subject: string, connection?: string): Promise<LedgerRecord[]>;
   dispose(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -57,7 +57,7 @@ export async function startSshEnv(opts: { config?: Record<string, unknown> } = {
       connections: [
         { name: 'web-1', ...target, hostKey: sshd.hostPublicKey, groups: ['ci-agents', 'dba'] },
         { name: 'web-1-pinned-wrong', ...target, hostKey: impostor, groups: ['ci-agents'] },
-        { name: 'web-1-tunnel', ...target, hostKey: sshd.hostPublicKey, groups: ['dba'], allow: { portForwarding: true, forwardTo: [`127.0.0.1:${sshd.port}`] } },
+        { name: 'web-1-tunnel', ...target, hostKey: sshd.hostPublicKey, groups: ['dba'], allow: { portForwarding: true, forwardTo: [`127.0.0.1:${sshd.port}`], shell: false } },
       ],
       log: { level: 'debug' },
       ...opts.config,
@@ -97,10 +97,10 @@ export async function startSshEnv(opts: { config?: Record<string, unknown> } = {
       sshEnv,
       ssh: (token, user, command, o = {}) =>
         runProgram('/usr/bin/ssh', [...sshArgs(user, o.extra), command], { env: sshEnv(token), ...(o.input !== undefined ? { input: o.input } : {}) }),
-      async sessionRecords(subject) {
+      async sessionRecords(subject, connection) {
         const deadline = Date.now() + 15_000;
         for (;;) {
-          const [s] = await gateway.ledger.listSessions({ identity: subject, limit: 1 });
+          const [s] = await gateway.ledger.listSessions({ identity: subject, limit: 1, ...(connection ? { connection } : {}) });
           if (s && s.endedAt !== null) return gateway.ledger.sessionRecords(s.id);
           if (Date.now() > deadline) throw new Error(`the latest session of ${subject} did not end (${s ? s.status : 'none'})`);
           await new Promise((r) => setTimeout(r, 5));

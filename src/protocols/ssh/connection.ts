@@ -74,7 +74,7 @@ export class SshClientConnection {
       const c = this.admitted;
       if (!c) return;
       handleSession(
-        { ready: this.whenReady(), failure: () => this.failure ?? 'the session could not be set up', allowEnv: c.allow.env, allowSftp: c.allow.sftp },
+        { ready: this.whenReady(), failure: () => this.failure ?? 'the session could not be set up', allowEnv: c.allow.env, allowSftp: c.allow.sftp, allowShell: c.allow.shell },
         session, channel, (p) => this.track(p),
       );
     });

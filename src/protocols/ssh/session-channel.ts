@@ -33,6 +33,7 @@ export interface SessionSource {
   failure(): string;
   allowEnv: string[];
   allowSftp: boolean;
+  allowShell: boolean;
 }
 
 /**
@@ -50,7 +51,7 @@ export function handleSession(src: SessionSource, session: Session, channel: num
   const env: Record<string, string> = {};
   let resize: ((cols: number, rows: number, width: number, height: number) => void) | null = null;
   let signal: ((name: string) => void) | null = null;
-  const refuse = (what: 'x11' | 'agent-forward' | 'subsystem' | 'env', detail: string) => {
+  const refuse = (what: 'x11' | 'agent-forward' | 'subsystem' | 'env' | 'shell', detail: string) => {
     const rec = () => ctx?.recordBehind([{ type: 'ssh.refused', what, detail }]);
     if (ctx) rec();
     else pendingRefusals.push(rec);
@@ -108,7 +109,12 @@ export function handleSession(src: SessionSource, session: Session, channel: num
     const agent = accept();
     start(agent, () => runExec(agent, info.command));
   });
-  session.on('shell', (accept) => {
+  session.on('shell', (accept, reject) => {
+    if (!src.allowShell) {
+      refuse('shell', 'interactive shells are not allowed on this connection (allow.shell): run commands with ssh HOST COMMAND');
+      reject?.();
+      return;
+    }
     const agent = accept();
     start(agent, () => runShell(agent));
   });

@@ -134,3 +134,16 @@ describe('allowed local forwarding', () => {
     expect(ev).toContainEqual(expect.objectContaining({ type: 'ssh.refused', what: 'port-forward', detail: 'local forwarding to 127.0.0.1:5432 is not allowed on this connection' }));
   });
 });
+
+describe('exec-only connections', () => {
+  it('refuses an interactive shell where allow.shell is false, and records it', async () => {
+    const token = await env.token('dba-alice');
+    const r = await runProgram('/usr/bin/ssh', ['-tt', ...env.sshArgs('web-1-tunnel')], { env: env.sshEnv(token), input: 'id\n' });
+    expect(r.code).toBe(255);
+    expect(r.stderr).toContain('shell request failed');
+    // (the refusal can come before the target login is done: the session on this connection is the one)
+    const ev = (await env.sessionRecords('dba-alice', 'web-1-tunnel')).map((x) => x.event);
+    expect(ev).toContainEqual({ type: 'ssh.refused', what: 'shell', detail: expect.stringContaining('allow.shell') });
+    expect(ev.some((e) => e.type === 'ssh.shell')).toBe(false);
+  });
+});
