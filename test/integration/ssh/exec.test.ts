@@ -34,6 +34,9 @@ describe('ssh exec through the gateway (OpenSSH on both ends)', () => {
     expect(ev.at(-1)).toMatchObject({ type: 'session.end', status: 'ok', statements: 1, errors: 1 });
     // the target's own log saw the command the ledger recorded
     expect(env.sshd.commands()).toContain('echo hello from $(whoami); echo to-stderr >&2; exit 3\n');
+    // and it is found by a search over commands, with its outcome
+    const { hits } = await env.gateway.ledger.searchCommands({ text: 'whoami', protocol: 'ssh', limit: 10 });
+    expect(hits).toEqual([expect.objectContaining({ type: 'ssh.exec', subject: 'ci-agent', connection: 'web-1', status: 'error', tag: 'exit 3', ciJob: '4711' })]);
   });
 
   it('streams a large output unchanged; the ledger keeps a capped sample and the digest of all of it', async () => {
