@@ -38,6 +38,7 @@ export async function serve(opts: { config?: string; drainTimeout: string }): Pr
   const pg = gw.postgres;
   const parts = [
     pg ? `postgres ${pg.address.address}:${pg.address.port} (tls ${pg.tls ? 'offered' : 'off'})` : null,
+    gw.ssh ? `ssh ${gw.ssh.address.address}:${gw.ssh.address.port} (host key ${gw.ssh.hostKey})` : null,
     gw.api ? `api ${gw.api.url}` : null,
     `ledger ${ledgerLocation(loaded)}`,
   ].filter((p) => p !== null);
