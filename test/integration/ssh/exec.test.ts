@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Client } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../../src/core/events.js';
@@ -106,5 +107,16 @@ describe('ssh exec through the gateway (OpenSSH on both ends)', () => {
     expect(prompts).toEqual(['OIDC access token: ']);
     expect(out).toBe('kbd-ok\n');
     expect(events(await env.sessionRecords('dba-alice')).find((e) => e.type === 'ssh.exec')).toMatchObject({ command: 'echo kbd-ok' });
+  });
+
+  it('never lets the gateway\'s private key reach a log line or the ledger', async () => {
+    const secret = readFileSync(env.sshd.clientKeyFile, 'utf8').split('\n').filter((l) => l && !l.startsWith('-----'));
+    const sessions = await env.gateway.ledger.listSessions({ limit: 1000 });
+    const ledgerText = JSON.stringify(await Promise.all(sessions.map((x) => env.gateway.ledger.sessionRecords(x.id))));
+    expect(sessions.length).toBeGreaterThan(3);
+    for (const line of secret) {
+      expect(ledgerText).not.toContain(line);
+      expect(env.logText()).not.toContain(line);
+    }
   });
 });
