@@ -144,8 +144,8 @@ const email: Detector = {
 // ---- card: a maximal run of digit groups joined by single spaces or dashes.
 const DIGIT_RUN = /(?<!\w|\d[ .,-])\d+(?:[ -]\d+)*/g;
 
-/** Issuer prefix (first four digits) and length agree with a known scheme. */
-function cardScheme(p4: number, length: number): boolean {
+/** Issuer prefix (first four digits) and length agree with a known scheme (shared with the byte path in prefilter.ts). */
+export function cardScheme(p4: number, length: number): boolean {
   const p1 = Math.floor(p4 / 1000), p2 = Math.floor(p4 / 100), p3 = Math.floor(p4 / 10);
   const long = length >= 16 && length <= 19;
   if (p1 === 4) return length === 13 || length === 16 || length === 19; // Visa

@@ -31,6 +31,8 @@ export const DETECTOR_BIT: Readonly<Record<string, number>> = Object.freeze({
   cloud_key: CLOUD_KEY, private_key: PRIVATE_KEY,
 });
 
+import { cardScheme } from './detectors.js';
+
 const isDigit = (c: number | undefined): boolean => c !== undefined && c >= 0x30 && c <= 0x39;
 
 /** What a byte is to the scan below: most bytes (letters, space, punctuation) are OTHER and cost one load. */
@@ -255,4 +257,171 @@ export function wholeEmail(b: Uint8Array, start: number, end: number): boolean {
     labels++;
     i++;
   }
+}
+
+/**
+ * What a detector finds in a value that is, whole, in one of the shapes below (the answer of the
+ * byte recognisers that follow): exactly the whole value, nothing at all, or not known here (the
+ * value is not of the shape, or the detector would find something else: its find() decides).
+ * Each recogniser follows its detector's pattern and checks on the value's bytes; a test holds
+ * each answer to the detector's own find() over generated values and near misses.
+ */
+export const UNKNOWN = -1, NOTHING = 0, WHOLE = 1;
+
+/** group boundaries of the value cardValue() is reading (no allocation per value) */
+const groupStart = new Int32Array(32);
+const groupEnd = new Int32Array(32);
+
+/**
+ * The card detector over b[start, end) when the value is one run of digit groups joined by single
+ * spaces or dashes (`4539 1488 0343 6467`, `4539-1488-0343-6467`, `4539148803436467`). Such a
+ * value is the one run DIGIT_RUN finds, not glued to anything, so find() is cardsInRun() over it:
+ * the same windows of whole groups are tried here, in the same order, with the same layout,
+ * scheme and Luhn checks.
+ */
+export function cardValue(b: Uint8Array, start: number, end: number): number {
+  if (end - start < 13) return NOTHING; // find() needs 13 characters
+  let groups = 0;
+  let digits = 0;
+  for (let i = start; ;) {
+    if (groups === groupStart.length) return UNKNOWN;
+    const from = i;
+    while (i < end && isDigit(b[i])) i++;
+    if (i === from) return UNKNOWN; // a separator first, last or doubled: not one run
+    groupStart[groups] = from;
+    groupEnd[groups++] = i;
+    digits += i - from;
+    if (i === end) break;
+    if (b[i] !== 0x20 && b[i] !== 0x2d) return UNKNOWN;
+    i++;
+  }
+  if (digits < 13) return NOTHING; // the longest grouped run is the value's digits
+  const last = groups - 1;
+  for (let i = 0; i <= last; i++) {
+    // a window starts at the run's start or after a space, ends at the run's end or before a space
+    if (i > 0 && b[groupStart[i]! - 1] !== 0x20) continue;
+    for (let j = last; j >= i; j--) {
+      const s = groupStart[i]!, e = groupEnd[j]!;
+      if ((j < last && b[e] !== 0x20) || (j > i && !printedLayout(i, j))) continue;
+      let n = 0;
+      for (let k = i; k <= j; k++) n += groupEnd[k]! - groupStart[k]!;
+      // the first match found: the whole value (then the only one), or a part of it (find() decides)
+      if (isCardBytes(b, s, e, n)) return i === 0 && j === last ? WHOLE : UNKNOWN;
+    }
+  }
+  return NOTHING;
+}
+
+/** detectors.ts printedLayout() over the groups of cardValue() */
+function printedLayout(i: number, j: number): boolean {
+  if (groupEnd[i]! - groupStart[i]! !== 4) return false;
+  for (let k = i + 1; k <= j; k++) {
+    const n = groupEnd[k]! - groupStart[k]!;
+    if (n > 6 || (k < j && n < 4)) return false;
+  }
+  return true;
+}
+
+/** detectors.ts isCard() on bytes */
+function isCardBytes(b: Uint8Array, start: number, end: number, digits: number): boolean {
+  if (digits < 13 || digits > 19) return false;
+  const p4 = (b[start]! - 48) * 1000 + (b[start + 1]! - 48) * 100 + (b[start + 2]! - 48) * 10 + (b[start + 3]! - 48);
+  if (!cardScheme(p4, digits)) return false;
+  let sum = 0;
+  let double = false;
+  for (let i = end - 1; i >= start; i--) {
+    const d = b[i]! - 48;
+    if (d < 0 || d > 9) continue;
+    sum += double ? (d > 4 ? 2 * d - 9 : 2 * d) : d;
+    double = !double;
+  }
+  return sum % 10 === 0;
+}
+
+/**
+ * The SSN detector over a value of exactly the shape `AAA-GG-SSSS` or `AAA GG SSSS`: the pattern
+ * matches it at 0 and nowhere else (every other start is inside a group or lacks three digits
+ * before a separator), so find() gives the whole value when the area (not 000, 666, 900-999),
+ * group (not 00) and serial (not 0000) were issued, and nothing otherwise.
+ */
+export function ssnValue(b: Uint8Array, start: number, end: number): number {
+  if (end - start !== 11) return UNKNOWN;
+  const s = b[start + 3];
+  if ((s !== 0x2d && s !== 0x20) || b[start + 6] !== s) return UNKNOWN;
+  if (!digitsAt(b, start, 3, end) || !digitsAt(b, start + 4, 2, end) || !digitsAt(b, start + 7, 4, end)) return UNKNOWN;
+  const area = (b[start]! - 48) * 100 + (b[start + 1]! - 48) * 10 + (b[start + 2]! - 48);
+  const group = b[start + 4] !== 0x30 || b[start + 5] !== 0x30;
+  const serial = b[start + 7] !== 0x30 || b[start + 8] !== 0x30 || b[start + 9] !== 0x30 || b[start + 10] !== 0x30;
+  return area !== 0 && area !== 666 && area < 900 && group && serial ? WHOLE : NOTHING;
+}
+
+/**
+ * Whether the phone detector finds b[start, end) whole (false: not known here). The value is, whole,
+ * one of its written-out forms, which its pattern matches at 0 taking every group greedily, with
+ * the digit count it accepts:
+ *   '+' then digit groups joined by single space, dot or dash, 8-15 digits (PHONE_INTL, E.164);
+ *   [2-9]dd s ddd s dddd with s one of . - (the same twice), optionally after '1.' or '1-' (PHONE_NANP);
+ *   (1, 1 , 1. or 1- then) ([2-9]dd) then an optional space, ddd, one of space . -, dddd (PHONE_NANP_PAREN);
+ *   0[1-37-9] and 1-3 digits, then one or two groups of 3-6 digits after a space, 10-11 digits (PHONE_UK).
+ * A value found whole is masked whole whatever else any detector finds in it (those matches
+ * overlap it and lose to it), so no other test is needed.
+ */
+export function wholePhone(b: Uint8Array, start: number, end: number): boolean {
+  const length = end - start;
+  if (length < 9) return false;
+  const c0 = b[start]!;
+  if (c0 === 0x2b) {
+    // +d+([ .-]d+)*
+    let digits = 0;
+    for (let i = start + 1; ;) {
+      const from = i;
+      while (i < end && isDigit(b[i])) i++;
+      if (i === from) return false;
+      digits += i - from;
+      if (i === end) return digits >= 8 && digits <= 15;
+      const s = b[i];
+      if (s !== 0x20 && s !== 0x2e && s !== 0x2d) return false;
+      i++;
+    }
+  }
+  if (c0 === 0x28 || (c0 === 0x31 && length >= 14 && (b[start + 1] === 0x28 || b[start + 2] === 0x28))) {
+    // (1[ .-]?)?\([2-9]dd\) ?ddd[ .-]dddd
+    let i = start;
+    if (c0 === 0x31) {
+      i++;
+      const s = b[i];
+      if (s === 0x20 || s === 0x2e || s === 0x2d) i++;
+    }
+    if (b[i] !== 0x28 || !(b[i + 1]! >= 0x32 && b[i + 1]! <= 0x39) || !digitsAt(b, i + 2, 2, end) || b[i + 4] !== 0x29) return false;
+    i += 5;
+    if (b[i] === 0x20) i++;
+    const s = b[i + 3];
+    return end - i === 8 && digitsAt(b, i, 3, end) && (s === 0x20 || s === 0x2e || s === 0x2d) && digitsAt(b, i + 4, 4, end);
+  }
+  if (length === 12 || length === 14) {
+    // (1[.-])?[2-9]dd s ddd s dddd
+    let i = start;
+    if (length === 14) i += c0 === 0x31 && (b[start + 1] === 0x2e || b[start + 1] === 0x2d) ? 2 : length;
+    const s = b[i + 3];
+    if ((s === 0x2d || s === 0x2e) && b[i + 7] === s && b[i]! >= 0x32 && b[i]! <= 0x39
+      && digitsAt(b, i + 1, 2, end) && digitsAt(b, i + 4, 3, end) && digitsAt(b, i + 8, 4, end)) return true;
+  }
+  if (c0 === 0x30) {
+    // 0[1-37-9]d{1,3}( d{3,6}){1,2}, 10-11 digits
+    const c1 = b[start + 1]!;
+    if (!((c1 >= 0x31 && c1 <= 0x33) || (c1 >= 0x37 && c1 <= 0x39))) return false;
+    let i = start;
+    let digits = 0;
+    for (let group = 0; ; group++) {
+      const from = i;
+      while (i < end && isDigit(b[i])) i++;
+      const n = i - from;
+      if (group === 0 ? n < 3 || n > 5 : n < 3 || n > 6) return false;
+      digits += n;
+      if (i === end) return group >= 1 && digits >= 10 && digits <= 11;
+      if (group === 2 || b[i] !== 0x20) return false;
+      i++;
+    }
+  }
+  return false;
 }

@@ -1,7 +1,7 @@
 import type { MaskingConfig, MaskingRule } from '../core/config.js';
 import type { Principal } from '../identity/principal.js';
 import { BUILTIN_DETECTORS, customDetector, type Detector } from './detectors.js';
-import { ASCII, EMAIL, candidates, DETECTOR_BIT, wholeEmail } from './prefilter.js';
+import { ASCII, CARD, EMAIL, NOTHING, PHONE, SSN, WHOLE, candidates, cardValue, DETECTOR_BIT, ssnValue, wholeEmail, wholePhone } from './prefilter.js';
 import { maskMatches, maskWhole, scan, type MaskKey, type Strategy } from './strategies.js';
 
 /**
@@ -283,6 +283,29 @@ export class SessionMasker {
     if ((found & g.gate) === EMAIL && !g.always && wholeEmail(v, from, end)) {
       tally.rules.add(g.rule);
       return replaceable ? REDACTED : null;
+    }
+    // a value that is one card number, SSN or phone number (the common case of such a column), on
+    // its bytes: found whole by its detector, it is masked whole whatever else matches in it (every
+    // other match overlaps it and loses); found by nothing, with no other detector let through by
+    // the prefilter, it stays as it is
+    const bits = found & g.gate;
+    if ((bits & (CARD | SSN | PHONE)) !== 0) {
+      let whole = false;
+      if ((bits & CARD) !== 0) {
+        const card = cardValue(v, from, end);
+        if (card === WHOLE) whole = true;
+        else if (card === NOTHING && bits === CARD && !g.always) return undefined;
+      }
+      if (!whole && (bits & SSN) !== 0) {
+        const ssn = ssnValue(v, from, end);
+        if (ssn === WHOLE) whole = true;
+        else if (ssn === NOTHING && bits === SSN && !g.always) return undefined;
+      }
+      if (!whole && (bits & PHONE) !== 0) whole = wholePhone(v, from, end);
+      if (whole) {
+        tally.rules.add(g.rule);
+        return replaceable ? REDACTED : null;
+      }
     }
     const detectors = this.worthRunning(g, found);
     // scan() of one detector is a copy of its matches: only read here, so taken as they are

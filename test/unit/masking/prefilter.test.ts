@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { SessionMasker, newTally } from '../../../src/masking/session.js';
-import { ASCII, DETECTOR_BIT, candidates, wholeEmail } from '../../../src/masking/prefilter.js';
+import { ASCII, DETECTOR_BIT, NOTHING, WHOLE, candidates, cardValue, ssnValue, wholeEmail, wholePhone } from '../../../src/masking/prefilter.js';
 import { BUILTIN_DETECTORS, maskMatches, scan, type BuiltinName } from '../../../src/masking/index.js';
+import { customDetector } from '../../../src/masking/detectors.js';
 
 /**
  * The byte prefilter and the byte path of the session masker are optimisations: they must never
@@ -203,5 +204,141 @@ describe('the session masker\'s byte path', () => {
       }
     }
     expect(whole).toBeGreaterThan(500);
+  });
+});
+
+/**
+ * Whole values of the shapes the byte recognisers of cards, SSNs and phone numbers read, and their
+ * near misses: Luhn-failing and wrong-scheme cards, odd group layouts and separators, SSNs with a
+ * never-issued area (000, 666, 9xx), group or serial, phone-like dates, versions and ids.
+ */
+function wholeValues(n: number, seed: number): string[] {
+  const r = rng(seed);
+  const int = (k: number): number => Math.floor(r() * k);
+  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
+  const digits = (k: number): string => Array.from({ length: k }, () => String(int(10))).join('');
+  const luhn = (body: string): string => {
+    for (let d = 0; d < 10; d++) {
+      const s = body + d;
+      let sum = 0;
+      for (let i = 0; i < s.length; i++) {
+        const x = Number(s[s.length - 1 - i]);
+        sum += i % 2 === 1 ? (x > 4 ? 2 * x - 9 : 2 * x) : x;
+      }
+      if (sum % 10 === 0) return s;
+    }
+    return body;
+  };
+  const layout = (s: string, sep: () => string): string => {
+    const sizes = pick([[4, 4, 4, 4], [4, 6, 5], [4, 4, 4, 1], [4, 4, 4, 4, 3], [4, 4, 4, 4, 4], [3, 4, 4, 5], [4, 5, 5, 5], [4, 7, 5], [s.length], [2, 2, 2, 2, 2, 2, 2, 2, 2, 2]]);
+    const out: string[] = [];
+    let p = 0;
+    for (const k of sizes) {
+      if (p >= s.length) break;
+      out.push(s.slice(p, p + k));
+      p += k;
+    }
+    if (p < s.length) out.push(s.slice(p));
+    return out.reduce((a, g) => `${a}${sep()}${g}`);
+  };
+  const oneSep = (): string => pick([' ', '-']);
+  const oddSep = (): string => pick([' ', '-', ' ', '-', '  ', '--', '.', ' -', '/', '']);
+  const area = (): string => pick(['000', '666', `9${digits(2)}`, `${1 + int(8)}${digits(2)}`, `${1 + int(8)}${digits(2)}`, '001', '665', '667', '899']);
+  const generators: Array<() => string> = [
+    // cards: valid, Luhn-failing, wrong scheme, wrong length, in printed layouts or not
+    () => layout(luhn(pick(['4', '4539', '51', '55', '2221', '2720', '37', '34', '6011', '65', '644', '3528', '3589', '300', '36', '38', '62']) + digits(pick([9, 10, 11, 12, 13, 14, 15, 16, 17]))), oneSep),
+    () => layout(luhn(pick(['4', '51', '37', '6011']) + digits(pick([11, 12, 14]))), oddSep),
+    () => layout(digits(12 + int(9)), oneSep),
+    () => `4539-1488-0343-${digits(4)}`,
+    () => `${luhn(`4${digits(14)}`)} ${pick(['2024', '12', '123456', '1234567'])}`,
+    () => `${pick(['', ' ', '-'])}${layout(luhn(`4${digits(14)}`), oneSep)}${pick(['', ' ', '-', '.', '0', 'x'])}`,
+    () => `${pick(['1', '12', '123'])} ${layout(luhn(`5${pick(['1', '5'])}${digits(13)}`), oneSep)}`,
+    // SSNs: issued and not
+    () => { const s = pick(['-', ' ']); return `${area()}${s}${pick(['00', digits(2), digits(2)])}${s}${pick(['0000', digits(4), digits(4)])}`; },
+    () => `${area()}${pick(['-', ' '])}${digits(2)}${pick(['-', ' ', '.', '/'])}${digits(4)}`,
+    () => `${pick(['', '0', ' ', '-'])}${area()}-${digits(2)}-${digits(4)}${pick(['', '0', ' ', '-', '-1'])}`,
+    () => `${digits(3)}-${digits(pick([1, 2, 3]))}-${digits(pick([3, 4, 5]))}`,
+    // phones: E.164, NANP with and without parentheses, UK national, and look-alikes
+    () => `+${digits(1 + int(3))}${Array.from({ length: int(5) }, () => `${pick([' ', '.', '-', '', '  ', '/'])}${digits(1 + int(4))}`).join('')}`,
+    () => `+1 415 555 ${digits(4)}`,
+    () => `+${pick(['(', '', '+'])}${digits(2)}${pick([')', ''])} ${digits(3)} ${digits(4)}`,
+    () => { const s = pick(['-', '.', '-', '.', ' ', '/']); return `${pick(['', '', '1-', '1.', '1 ', '2-', '11-'])}${pick(['', '1', '0', String(2 + int(8))])}${digits(2)}${s}${digits(3)}${pick([s, s, s, '-', '.'])}${digits(pick([3, 4, 4, 5]))}`; },
+    () => `${pick(['', '', '1', '1 ', '1.', '1-', '1  ', '2 '])}(${pick(['', String(int(10)), String(2 + int(8))])}${digits(2)}${pick([')', ') ', ')  ', ')-'])}${digits(3)}${pick([' ', '.', '-', '', '/'])}${digits(pick([3, 4, 4, 5]))}`,
+    () => `0${pick(['1', '2', '3', '7', '8', '9', '4', '5', '6', '0'])}${digits(1 + int(4))}${Array.from({ length: int(4) }, () => `${pick([' ', ' ', ' ', '  ', '-'])}${digits(2 + int(6))}`).join('')}`,
+    () => `0${pick(['20', '121', '1632', '7700'])} ${digits(3)} ${digits(4)}`,
+    // dates, times, versions, amounts, ids: shapes close to the above
+    () => `${2000 + int(40)}${pick(['-', '.', '/'])}${String(1 + int(12)).padStart(2, '0')}${pick(['-', '.', '/'])}${String(1 + int(28)).padStart(2, '0')}${pick(['', ` ${digits(2)}:${digits(2)}`, `-${digits(4)}`])}`,
+    () => `${digits(3)}.${digits(3)}.${digits(3)}.${digits(3)}`,
+    () => digits(8 + int(12)),
+  ];
+  return Array.from({ length: n }, () => pick(generators)());
+}
+
+describe('the byte recognisers of whole card numbers, SSNs and phone numbers', () => {
+  const WHOLE_VALUES = wholeValues(40000, 20261124);
+  const exactly = (m: readonly { start: number; end: number }[], text: string): boolean => m.length === 1 && m[0]!.start === 0 && m[0]!.end === text.length;
+
+  it('answer what the card, SSN and phone detectors find, at any offset in a buffer', () => {
+    const r = rng(3);
+    const seen = { card: [0, 0, 0], ssn: [0, 0, 0], phone: [0, 0] };
+    for (const text of WHOLE_VALUES) {
+      const { buf, start, end } = embedded(text, r);
+      const card = BUILTIN_DETECTORS.card.find(text);
+      const c = cardValue(buf, start, end);
+      if (c === WHOLE) expect(exactly(card, text), `card ${text}`).toBe(true);
+      if (c === NOTHING) expect(card, `card ${text}`).toEqual([]);
+      seen.card[c + 1]!++;
+      const ssn = BUILTIN_DETECTORS.ssn.find(text);
+      const s = ssnValue(buf, start, end);
+      if (s === WHOLE) expect(exactly(ssn, text), `ssn ${text}`).toBe(true);
+      if (s === NOTHING) expect(ssn, `ssn ${text}`).toEqual([]);
+      seen.ssn[s + 1]!++;
+      const phone = BUILTIN_DETECTORS.phone.find(text);
+      const p = wholePhone(buf, start, end);
+      if (p) expect(exactly(phone, text), `phone ${text}`).toBe(true);
+      seen.phone[p ? 1 : 0]!++;
+      // the recognisers miss no value of their own shape that their detector finds whole
+      if (exactly(card, text) && /^\d+(?:[ -]\d+)*$/.test(text)) expect(c, `card ${text}`).toBe(WHOLE);
+      if (exactly(ssn, text)) expect(s, `ssn ${text}`).toBe(WHOLE);
+      if (exactly(phone, text) && /^(?:\+\d+(?:[ .-]\d+)*|(?:1[.-])?\d{3}([.-])\d{3}\1\d{4}|(?:1[ .-]?)?\(\d{3}\) ?\d{3}[ .-]\d{4}|0\d{2,4}(?: \d{3,6}){1,2})$/.test(text)) expect(p, `phone ${text}`).toBe(true);
+    }
+    // every answer is exercised: [unknown, nothing, whole]
+    for (const k of [0, 1, 2]) expect(seen.card[k], `card ${k}`).toBeGreaterThan(500);
+    for (const k of [0, 1, 2]) expect(seen.ssn[k], `ssn ${k}`).toBeGreaterThan(500);
+    expect(seen.phone[1]).toBeGreaterThan(2000);
+  });
+
+  it('leave the session masker\'s answer exactly that of the string path, for every group of detectors', () => {
+    const principal = { subject: 's', groups: [], issuer: 'i', clientId: null, tokenId: 't', tokenSha256: 'h', ciJob: null, expiresAt: null };
+    const custom = { name: 'tail', pattern: '9999$' };
+    const groups: Array<{ detectors: string[]; custom?: boolean }> = [
+      { detectors: NAMES }, { detectors: ['card'] }, { detectors: ['ssn'] }, { detectors: ['phone'] }, { detectors: ['card', 'ssn', 'phone'] },
+      { detectors: ['card', 'tail'], custom: true }, { detectors: ['ssn', 'tail'], custom: true }, { detectors: ['email', 'ipv4', 'phone'] },
+    ];
+    const r = rng(13);
+    // whole values, and the same in a sentence (where the byte recognisers must not answer)
+    const texts = WHOLE_VALUES.slice(0, 8000).flatMap((t, i) => (i % 4 === 0 ? [t, `call ${t} now`] : [t]));
+    for (const g of groups) {
+      const masker = new SessionMasker({ config: { detectors: g.custom ? [custom] : [], rules: [{ name: 'g', columns: [], detectors: g.detectors, exempt: [], strategy: 'redact' }] }, key: null }, principal, 'c');
+      const p = masker.planFor([{ name: 'v', tableOid: 0, column: 0, typeOid: 25, format: 0 }])!;
+      const json = masker.planFor([{ name: 'j', tableOid: 0, column: 0, typeOid: 3802, format: 0 }])!;
+      const detectors = g.detectors.map((d) => (d === 'tail' ? customDetector('tail', custom.pattern, 'u') : BUILTIN_DETECTORS[d as BuiltinName]));
+      let masked = 0;
+      for (const text of texts) {
+        const matches = scan(text, detectors);
+        const expected = matches.length === 0 ? undefined : maskMatches(text, matches, 'redact', { hmac: () => Buffer.alloc(32) });
+        const { buf, start, end } = embedded(text, r);
+        const tally = newTally();
+        const got = masker.maskField(p, 0, buf, start, end, tally);
+        if (typeof got === 'function' || got === null) throw new Error(`unexpected ${String(got)} for ${text}`);
+        expect(got?.toString('utf8'), `${g.detectors.join()}: ${text}`).toBe(expected);
+        expect(tally.rules.size, text).toBe(expected === undefined ? 0 : 1);
+        expect(tally.columns.get('v') ?? 0, text).toBe(expected === undefined ? 0 : 1);
+        // a JSON value is not rewritten: masked means NULL
+        expect(masker.maskField(json, 0, buf, start, end, newTally()), text).toBe(expected === undefined ? undefined : null);
+        if (expected !== undefined) masked++;
+      }
+      expect(masked, g.detectors.join()).toBeGreaterThan(texts.length / 50);
+    }
   });
 });
