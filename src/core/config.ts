@@ -62,6 +62,13 @@ const sshListener = z.strictObject({
   loginTimeout: duration.default(30_000),
 });
 
+/** the HTTP API gateway: agents send their OIDC token as `Authorization: Bearer`; HTTPS unless on loopback */
+const httpListener = z.strictObject({
+  host: z.string().default('127.0.0.1'),
+  port: port.default(8443),
+  tls: listenerTls.optional(),
+});
+
 const approvalsSection = z.strictObject({
   /** POST every approval request and decision to this URL */
   webhook: z
@@ -142,6 +149,34 @@ const sshConnection = z
     message: 'pin the target\'s host key: give exactly one of hostKey or knownHostsFile (ssh-keyscan prints it)',
   });
 
+/** what the gateway adds to each upstream request; the agent never sees it */
+const httpCredential = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('none') }),
+  z.strictObject({ type: z.literal('bearer'), token: z.string().min(1).optional(), tokenFile: z.string().optional() })
+    .refine((c) => (c.token === undefined) !== (c.tokenFile === undefined), { message: 'give exactly one of token or tokenFile' }),
+  z.strictObject({ type: z.literal('basic'), username: z.string().min(1), password: z.string().optional(), passwordFile: z.string().optional() })
+    .refine((c) => (c.password === undefined) !== (c.passwordFile === undefined), { message: 'give exactly one of password or passwordFile' }),
+  z.strictObject({ type: z.literal('header'), name: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'not a header name'), value: z.string().min(1).optional(), valueFile: z.string().optional() })
+    .refine((c) => (c.value === undefined) !== (c.valueFile === undefined), { message: 'give exactly one of value or valueFile' }),
+]);
+
+const httpConnection = z.strictObject({
+  name,
+  type: z.literal('http'),
+  /** upstream base URL; the agent's path (after /c/<name>) is appended to its path */
+  url: z.url().refine((u) => u.startsWith('https://') || u.startsWith('http://'), 'use an http:// or https:// URL'),
+  /** host names (Host header / SNI) that select this connection, besides the /c/<name>/ path prefix */
+  hosts: z.array(z.string().min(1)).default([]),
+  credential: httpCredential.default({ type: 'none' }),
+  /** PEM CA bundle for an https upstream with a private CA */
+  ca: z.string().optional(),
+  groups: z.array(z.string().min(1)).min(1, 'map at least one group, or nobody can use this connection'),
+  /** request and response headers kept in the record (names, case-insensitive); never Authorization or cookies */
+  recordHeaders: z.array(z.string().min(1)).default(['content-type', 'content-length', 'user-agent', 'accept', 'location', 'x-request-id']),
+  /** upstream response headers deadline and idle body timeout */
+  timeout: duration.default(60_000),
+});
+
 const statementKind = z.enum([
   'select', 'insert', 'update', 'delete', 'merge', 'truncate', 'drop', 'alter', 'create', 'grant', 'revoke', 'copy', 'do', 'call',
   'set_role', 'set_session_authorization', 'alter_system', 'explain', 'transaction', 'set', 'show', 'vacuum', 'prepare', 'execute', 'other',
@@ -164,6 +199,10 @@ const policyRule = z.strictObject({
       unbounded: z.boolean().optional(),
       /** COPY TO/FROM PROGRAM */
       program: z.boolean().optional(),
+      /** HTTP: request methods (GET, POST, ...) */
+      methods: z.array(z.string().regex(/^[A-Za-z]+$/).transform((m) => m.toUpperCase())).min(1).optional(),
+      // HTTP: path patterns; a `*` segment is one segment, a `**` segment any rest (docs/configuration.md)
+      paths: z.array(z.string().startsWith('/', 'a path pattern starts with /')).min(1).optional(),
       /** SSH: shell commands, as `program [args...]` patterns (`rm -rf`, `systemctl stop`, `shutdown`) */
       commands: z.array(z.string().regex(/\S/, 'give a program name')).min(1).optional(),
       /** functions called anywhere in the statement (bare or schema-qualified names) */
@@ -193,8 +232,16 @@ const policyRule = z.strictObject({
   /** shown to the client with a block */
   reason: z.string().optional(),
 }).refine((r) => r.action !== 'review' || r.reviewers !== undefined, { message: 'a review rule needs reviewers' })
-  .refine((r) => !r.match.commands || (!r.match.statement && !r.match.tables && r.match.unbounded === undefined && r.match.program === undefined && !r.match.functions), {
-    message: 'match.commands (shell) cannot be combined with SQL criteria (statement, tables, unbounded, program, functions) in one rule: write two rules',
+  .refine((r) => {
+    const m = r.match;
+    const kinds = [
+      Boolean(m.statement || m.tables || m.unbounded !== undefined || m.program !== undefined || m.functions),
+      Boolean(m.commands),
+      Boolean(m.methods || m.paths),
+    ].filter(Boolean).length;
+    return kinds <= 1;
+  }, {
+    message: 'a rule matches one kind of command: SQL (statement, tables, unbounded, program, functions), shell (commands) or HTTP (methods, paths); write one rule per kind',
   });
 
 const maskingStrategy = z.enum(['redact', 'partial', 'pseudonym', 'null']);
@@ -327,8 +374,9 @@ export const ConfigSchema = z.strictObject({
     postgres: postgresListener.optional(),
     api: apiListener.optional(),
     ssh: sshListener.optional(),
+    http: httpListener.optional(),
   }),
-  connections: z.array(z.discriminatedUnion('type', [postgresConnection, sshConnection])).default([]),
+  connections: z.array(z.discriminatedUnion('type', [postgresConnection, sshConnection, httpConnection])).default([]),
   /** guardrails, evaluated in order; the first matching rule decides */
   policies: z.array(policyRule).default([]),
   policy: z
@@ -376,6 +424,8 @@ export type ConnectionConfig = Config['connections'][number];
 export type PostgresConnectionConfig = Extract<ConnectionConfig, { type: 'postgres' }>;
 export type SshConnectionConfig = Extract<ConnectionConfig, { type: 'ssh' }>;
 export type SshListenerConfig = z.output<typeof sshListener>;
+export type HttpConnectionConfig = Extract<ConnectionConfig, { type: 'http' }>;
+export type HttpListenerConfig = z.output<typeof httpListener>;
 export type DevClient = z.output<typeof devClient>;
 export type PolicyRule = z.output<typeof policyRule>;
 export type MaskingConfig = z.output<typeof maskingSection>;

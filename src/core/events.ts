@@ -7,7 +7,7 @@
  * are not known to this layer at all.
  */
 
-export type Protocol = 'postgres' | 'ssh';
+export type Protocol = 'postgres' | 'ssh' | 'http';
 
 export type SessionStatus = 'active' | 'ok' | 'denied' | 'error';
 
@@ -345,6 +345,36 @@ export interface SshForwardEvent {
   bytesIn?: number;
 }
 
+/** An HTTP request through the gateway, recorded before it is forwarded. */
+export interface HttpRequestEvent {
+  type: 'http.request';
+  method: string;
+  /** the upstream path (the connection's base path + the agent's path), without the query */
+  path: string;
+  /** query parameters, values of secret-looking names (token, key, secret, password, signature, ...) masked */
+  query: Record<string, string | string[]>;
+  /** the connection's recordHeaders that were present (never Authorization, Cookie, or the credential header) */
+  headers: Record<string, string>;
+  decision?: DecisionRecord;
+}
+
+/** Its response (or how it failed), recorded when the response body has been streamed to the agent. */
+export interface HttpResponseEvent {
+  type: 'http.response';
+  /** seq of the http.request record */
+  requestSeq: number;
+  /** ok: a response was passed on (any status); error: no response (upstream unreachable, timeout); blocked: policy stopped it; interrupted: the agent left first */
+  status: 'ok' | 'error' | 'blocked' | 'interrupted';
+  statusCode: number | null;
+  headers: Record<string, string>;
+  /** textual bodies keep a masked sample; every body its size and digest */
+  requestBody: StreamRecord;
+  responseBody: StreamRecord;
+  durationUs: number;
+  error: string | null;
+  masked?: { rules: string[] };
+}
+
 /** Something the client asked for and the gateway refused (forwarding, agent, X11, a subsystem). */
 export interface SshRefusedEvent {
   type: 'ssh.refused';
@@ -373,12 +403,14 @@ export type AuditEvent =
   | SshRecordingEvent
   | SshSftpEvent
   | SshForwardEvent
-  | SshRefusedEvent;
+  | SshRefusedEvent
+  | HttpRequestEvent
+  | HttpResponseEvent;
 
 export type AuditEventType = AuditEvent['type'];
 
 /** Events that carry a command (recorded write-ahead, before it is forwarded). */
-export type CommandEvent = PgQueryEvent | PgExecuteEvent | PgFunctionCallEvent | SshExecEvent | SshShellEvent | SshCommandEvent | SshSftpEvent;
+export type CommandEvent = PgQueryEvent | PgExecuteEvent | PgFunctionCallEvent | SshExecEvent | SshShellEvent | SshCommandEvent | SshSftpEvent | HttpRequestEvent;
 
 export function isCommandEvent(e: AuditEvent): e is CommandEvent {
   switch (e.type) {
@@ -389,6 +421,7 @@ export function isCommandEvent(e: AuditEvent): e is CommandEvent {
     case 'ssh.shell':
     case 'ssh.command':
     case 'ssh.sftp':
+    case 'http.request':
       return true;
     default:
       return false;
@@ -413,6 +446,10 @@ export function commandText(e: AuditEvent): string | null {
       return `sftp ${e.op} ${e.path}${e.target !== undefined ? ` -> ${e.target}` : ''}`;
     case 'ssh.forward':
       return `forward to ${e.host}:${e.port}`;
+    case 'http.request': {
+      const q = Object.entries(e.query).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}=${x}`)).join('&');
+      return `${e.method} ${e.path}${q ? `?${q}` : ''}`;
+    }
     default:
       return null;
   }

@@ -18,6 +18,7 @@ export interface Admission<C extends ConnectionConfig = ConnectionConfig> {
 const HOW: Record<ConnectionConfig['type'], string> = {
   postgres: 'use a configured connection name as the database name',
   ssh: 'use a configured connection name as the SSH user name (ssh CONNECTION@gateway)',
+  http: 'use /c/CONNECTION/... as the path, or a host name configured in the connection\'s hosts',
 };
 
 /** Finds the connection and checks the group mapping; throws the refusal. */

@@ -64,6 +64,7 @@ export function sessionOps(seq: number, sessionId: string, time: number, event: 
     case 'ssh.exec':
     case 'ssh.shell':
     case 'ssh.command':
+    case 'http.request':
     case 'ssh.sftp':
     case 'ssh.forward': {
       if ((event.type === 'ssh.sftp' && event.op === 'close') || (event.type === 'ssh.forward' && event.phase === 'close')) return [];
@@ -71,6 +72,11 @@ export function sessionOps(seq: number, sessionId: string, time: number, event: 
         { sql: 'UPDATE sessions SET statements = statements + 1 WHERE id = ?', params: [sessionId] },
         { sql: INSERT_COMMAND, params: [seq, sessionId, time, event.type, commandText(event)] },
       ];
+    }
+    case 'http.response': {
+      const ops: SqlOp[] = [{ sql: 'UPDATE commands SET status = ?, tag = ? WHERE seq = ?', params: [event.status, event.statusCode === null ? null : String(event.statusCode), event.requestSeq] }];
+      if (event.status === 'error' || (event.statusCode !== null && event.statusCode >= 500)) ops.push({ sql: 'UPDATE sessions SET errors = errors + 1 WHERE id = ?', params: [sessionId] });
+      return ops;
     }
     case 'ssh.exit': {
       const tag = event.exitCode !== null ? `exit ${event.exitCode}` : event.signal !== null ? `signal ${event.signal}` : null;

@@ -21,9 +21,34 @@ export interface Decision {
   timeoutMs: number;
 }
 
+export interface HttpCommand {
+  method: string;
+  path: string;
+}
+
 export type Command =
-  | { text: string; classification: Classification; shell?: undefined }
-  | { text: string; shell: ShellParse; classification?: undefined };
+  | { text: string; classification: Classification; shell?: undefined; http?: undefined }
+  | { text: string; shell: ShellParse; classification?: undefined; http?: undefined }
+  | { text: string; http: HttpCommand; classification?: undefined; shell?: undefined };
+
+/**
+ * An HTTP path pattern: segments compared one by one; `*` is any one segment, `**` (last) any rest,
+ * a segment ending in `*` a prefix. Paths are compared after percent-decoding and removing dot
+ * segments (the caller normalises), so `/admin/../admin` cannot dodge `/admin/**`.
+ */
+export function pathMatches(pattern: string, path: string): boolean {
+  const p = pattern.split('/').filter((x) => x !== '');
+  const g = path.split('/').filter((x) => x !== '');
+  for (let i = 0; i < p.length; i++) {
+    const seg = p[i]!;
+    if (seg === '**') return true;
+    const got = g[i];
+    if (got === undefined) return false;
+    if (seg === '*') continue;
+    if (seg.endsWith('*') ? !got.startsWith(seg.slice(0, -1)) : seg !== got) return false;
+  }
+  return p.length === g.length;
+}
 
 type PolicyConfig = Pick<Config, 'policies' | 'policy'>;
 
@@ -62,6 +87,11 @@ function ruleApplies(r: PolicyRule, principal: Principal, connection: string, cm
   if (m.between && !inWindow(m.between, now)) return false;
   if (m.text && !regex(m.text).test(cmd.text)) return false;
   const sql = cmd.classification;
+  if (m.methods || m.paths) {
+    if (!cmd.http) return false;
+    if (m.methods && !m.methods.includes(cmd.http.method.toUpperCase())) return false;
+    return !m.paths || m.paths.some((p) => pathMatches(p, cmd.http!.path));
+  }
   if (m.commands) return cmd.shell !== undefined && cmd.shell.commands.some((c) => m.commands!.some((p) => commandMatches(p, c)));
   const opCriteria = m.statement || m.tables || m.unbounded !== undefined || m.program !== undefined;
   if (!sql) return !opCriteria && !m.functions;
@@ -71,6 +101,7 @@ function ruleApplies(r: PolicyRule, principal: Principal, connection: string, cm
 
 function describe(r: PolicyRule, cmd: Command): string {
   if (r.reason) return r.reason;
+  if (cmd.http) return r.action === 'review' ? `${cmd.http.method} ${cmd.http.path} needs a reviewer's approval` : `${cmd.http.method} ${cmd.http.path} is not allowed here`;
   if (cmd.shell) {
     const hit = cmd.shell.commands.filter((c) => !r.match.commands || r.match.commands.some((p) => commandMatches(p, c)));
     const what = hit.map((c) => c.program).filter((p, i, a) => a.indexOf(p) === i).join(', ') || 'this command';

@@ -22,6 +22,8 @@ export interface CommandGate {
   functionCall(oid: number): GateDecision;
   /** an SSH exec command line */
   shell(text: string): GateDecision;
+  /** an HTTP request (path normalised, without the query) */
+  http(method: string, path: string): GateDecision;
 }
 
 const callOf = (oid: number): Classification => ({
@@ -38,6 +40,8 @@ export function commandGate(cfg: Pick<Config, 'policies' | 'policy'>, principal:
     },
     // a grant covers the exact command line
     shell: (text) => ({ ...decide(cfg, principal, connection, { text, shell: parseShell(text) }), shape: `sh:${text}` }),
+    // a grant covers the method and path
+    http: (method, path) => ({ ...decide(cfg, principal, connection, { text: `${method} ${path}`, http: { method, path } }), shape: `http:${method} ${path}` }),
   };
 }
 
@@ -46,6 +50,7 @@ export const allowAll: CommandGate = {
   sql: () => ({ action: 'allow', policy: 'default', reason: 'no rule matched', reviewers: [], timeoutMs: 0, shape: null }),
   functionCall: () => ({ action: 'allow', policy: 'default', reason: 'no rule matched', reviewers: [], timeoutMs: 0, shape: null }),
   shell: () => ({ action: 'allow', policy: 'default', reason: 'no rule matched', reviewers: [], timeoutMs: 0, shape: null }),
+  http: () => ({ action: 'allow', policy: 'default', reason: 'no rule matched', reviewers: [], timeoutMs: 0, shape: null }),
 };
 
 /** The decision as recorded on the command. */

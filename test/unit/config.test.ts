@@ -57,7 +57,7 @@ describe('configuration', () => {
   it('applies defaults and ${VAR:-default}', () => {
     const text = EXAMPLE.replace('    port: 5432\n', '').replace('${ORDERS_PASSWORD}', '${ORDERS_PASSWORD:-fallback}').replace('  groupsClaim: groups\n', '');
     const { config } = loadConfigText(text, null, {});
-    expect(config.connections[0]!.port).toBe(5432);
+    expect((config.connections[0] as PostgresConnectionConfig).port).toBe(5432);
     expect((config.connections[0] as PostgresConnectionConfig).password).toBe('fallback');
     expect(config.identity.groupsClaim).toBe('groups');
   });

@@ -84,3 +84,32 @@ describe('decide for shell commands', () => {
     expect(decide(cfg, p, 'orders', { text: sql, classification: classify(sql) })).toMatchObject({ action: 'allow' });
   });
 });
+
+describe('decide for HTTP requests', () => {
+  const cfg = parseConfig({
+    identity: { issuer: 'https://idp.example', audience: 'api://gatehouse' },
+    ledger: { sqlite: 'x.db' },
+    listeners: {},
+    policies: [
+      { name: 'no-admin', match: { paths: ['/admin/**'] }, action: 'block' },
+      { name: 'review-deletes', match: { methods: ['delete'], paths: ['/v1/users/*'] }, action: 'review', reviewers: ['ops'] },
+      { name: 'no-rm', match: { commands: ['rm -rf'] }, action: 'block' },
+    ],
+  });
+  const p: Principal = { subject: 'bot', groups: ['ops'], issuer: 'i', clientId: null, tokenId: 't', tokenSha256: 's', ciJob: null, expiresAt: null };
+  const h = (method: string, path: string) => decide(cfg, p, 'api', { text: `${method} ${path}`, http: { method, path } });
+
+  it('matches methods and path patterns, and never shell or SQL rules', () => {
+    expect(h('GET', '/admin')).toMatchObject({ action: 'block', policy: 'no-admin', reason: 'GET /admin is not allowed here' });
+    expect(h('POST', '/admin/users/1')).toMatchObject({ action: 'block', policy: 'no-admin' });
+    expect(h('GET', '/administrator')).toMatchObject({ action: 'allow' });
+    expect(h('DELETE', '/v1/users/42')).toMatchObject({ action: 'review', policy: 'review-deletes' });
+    expect(h('DELETE', '/v1/users/42/keys')).toMatchObject({ action: 'allow' });
+    expect(h('GET', '/v1/users/42')).toMatchObject({ action: 'allow' });
+    expect(h('POST', '/rm -rf')).toMatchObject({ action: 'allow' });
+  });
+
+  it('refuses a rule that mixes kinds', () => {
+    expect(() => parseConfig({ identity: { issuer: 'https://i', audience: 'a' }, ledger: { sqlite: 'x' }, listeners: {}, policies: [{ name: 'x', match: { paths: ['/a'], statement: ['drop'] }, action: 'block' }] })).toThrow(/one kind of command/);
+  });
+});
