@@ -44,7 +44,7 @@ for (let c = 0x80; c <= 0xff; c++) CLASS[c] = SPECIAL;
 for (const c of '@:.+(egxc-') CLASS[c.charCodeAt(0)] = SPECIAL;
 
 /** Bits of the first pass: which kinds of byte a value has. */
-const F_DIGIT = 1, F_AT = 2, F_COLON = 4, F_DOT = 8, F_UPPER = 16, F_HIGH = 32, F_DASH = 64, F_UNDERSCORE = 128, F_C = 256;
+const F_DIGIT = 1, F_AT = 2, F_COLON = 4, F_DOT = 8, F_UPPER = 16, F_HIGH = 32, F_DASH = 64, F_UNDERSCORE = 128, F_C = 256, F_PLUS = 512, F_PAREN = 1024;
 const FLAGS = new Uint16Array(256);
 for (let c = 0x30; c <= 0x39; c++) FLAGS[c] = F_DIGIT;
 for (let c = 0x41; c <= 0x5a; c++) FLAGS[c] = F_UPPER;
@@ -55,32 +55,64 @@ FLAGS[0x2e] = F_DOT;
 FLAGS[0x2d] = F_DASH;
 FLAGS[0x5f] = F_UNDERSCORE;
 FLAGS[0x63] = F_C;
+FLAGS[0x2b] = F_PLUS;
+FLAGS[0x28] = F_PAREN;
+
+/**
+ * Counts of the first pass, summed in one integer: digits, dots and capital letters in fields of 10
+ * bits (exact for a value under 1024 bytes; a longer one is not read by its counts).
+ */
+const FIELD = 1024, DOTS = FIELD, UPPERS = FIELD * FIELD;
+const COUNT = new Int32Array(256);
+for (let c = 0x30; c <= 0x39; c++) COUNT[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) COUNT[c] = UPPERS;
+COUNT[0x2e] = DOTS;
 
 /**
  * The detectors that may match b[start, end), as a bitmask of the constants above (plus ASCII).
- * A first, tight pass notes which kinds of byte the value has and counts its digits: a value with
- * nothing any detector starts from (prose, names, short numbers, most ids) ends there. The others
- * get the full pass (scan), and a short one for a value that passed the counts of a shape test.
+ * A first, tight pass notes which kinds of byte the value has and counts some of them: a value
+ * with nothing any detector starts from (prose, names, short numbers, most ids, an email address)
+ * ends there. A value that only the SSN and phone detectors could match (dates, times, amounts:
+ * digits, but too few for a card) gets their shape tests alone; the others get the full pass (scan).
  */
 export function candidates(b: Uint8Array, start: number, end: number): number {
   let seen = 0;
-  let digits = 0;
+  let counts = 0;
   for (let i = start; i < end; i++) {
-    const f = FLAGS[b[i]!]!;
-    seen |= f;
-    digits += f & F_DIGIT;
+    const c = b[i]!;
+    seen |= FLAGS[c]!;
+    counts += COUNT[c]!;
   }
   const length = end - start;
   const ascii = (seen & F_HIGH) === 0 ? ASCII : 0;
+  if (length >= FIELD) return (seen & ~F_HIGH) === 0 ? ascii : scan(b, start, end) | ascii;
+  const digits = counts & (FIELD - 1);
+  const dots = (counts >>> 10) & (FIELD - 1);
+  const uppers = counts >>> 20;
   // what the detectors need at the least (see scan() for the exact tests); email needs only an '@'
   const email = (seen & F_AT) !== 0 && length >= 6 ? EMAIL : 0;
-  const more = (seen & F_COLON) !== 0 // ipv6
-    || (digits >= 7 && length >= 9) // card, ssn, phone
-    || (digits >= 4 && length >= 7 && (seen & F_DOT) !== 0) // ipv4
-    || ((seen & F_UPPER) !== 0 && (length >= 15 || (seen & F_DOT) !== 0)) // iban; jwt (eyJ), private_key (PRIVATE KEY); cloud_key (AKIA, ASIA, AIza, ECRET)
+  const more = ((seen & F_COLON) !== 0 && twoColons(b, start, end)) // ipv6 ('::', or 6 colons)
+    || (digits >= 13 && length >= 13) // card (and the others)
+    || (digits >= 4 && length >= 7 && dots >= 3) // ipv4
+    || (uppers >= 2 && length >= 15) // iban (2 letters), private_key (PRIVATE KEY), cloud_key (AKIA, ASIA, AIza, ECRET)
+    || (uppers >= 1 && dots >= 2) // jwt (eyJ, three segments)
     || (length >= 20 && (seen & (F_UNDERSCORE | F_DASH)) !== 0) // cloud_key (gh*_, github_pat_, xox*-)
     || (length >= 50 && (seen & F_C) !== 0); // cloud_key (aws_secret...: "ecret", only tried on 50+ characters)
-  return more ? scan(b, start, end) | ascii : email | ascii;
+  if (more) return scan(b, start, end) | ascii;
+  let mask = email | ascii;
+  if (digits >= 7 && length >= 9) {
+    // ssn, phone: their shapes (scan() also asks for digit runs: these tests alone only let more through)
+    if (length >= 11 && ssnShape(b, start, end)) mask |= SSN;
+    if (((seen & F_PLUS) !== 0 && plusDigit(b, start, end)) || (seen & F_PAREN) !== 0 || nanpShape(b, start, end) || ukShape(b, start, end)) mask |= PHONE;
+  }
+  return mask;
+}
+
+/** at least two ':' in b[start, end) */
+function twoColons(b: Uint8Array, start: number, end: number): boolean {
+  let n = 0;
+  for (let i = start; i < end; i++) if (b[i] === 0x3a && ++n === 2) return true;
+  return false;
 }
 
 function scan(b: Uint8Array, start: number, end: number): number {

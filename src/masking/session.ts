@@ -259,10 +259,9 @@ export class SessionMasker {
     const found = candidates(v, from, end);
     if (!this.anyPasses(found)) return undefined;
     if ((found & ASCII) !== 0) {
-      const text = latin1(v, from, end);
       // one redacting group over ASCII text: string offsets are byte offsets, the output is written from the spans
-      if (this.redactOnly !== null) return this.redactAscii(this.redactOnly, text, v, from, end, found, tally, replaceable);
-      return this.finish(this.scanText(text, tally, found), replaceable);
+      if (this.redactOnly !== null) return this.redactAscii(this.redactOnly, v, from, end, found, tally, replaceable);
+      return this.finish(this.scanText(latin1(v, from, end), tally, found), replaceable);
     }
     return this.finish(this.scanText(utf8(v, from, end), tally, found), replaceable);
   }
@@ -278,7 +277,7 @@ export class SessionMasker {
    * The one group's detectors over an ASCII value, masked by `redact`: what scanText() and
    * maskMatches() would give, written as bytes (each span becomes '****').
    */
-  private redactAscii(g: DetectorGroup, text: string, v: Buffer, from: number, end: number, found: number, tally: MaskTally, replaceable: boolean): Buffer | null | undefined {
+  private redactAscii(g: DetectorGroup, v: Buffer, from: number, end: number, found: number, tally: MaskTally, replaceable: boolean): Buffer | null | undefined {
     // a value that is one plain email address and nothing else any detector could see: no string at all
     if ((found & g.gate) === EMAIL && !g.always && wholeEmail(v, from, end)) {
       tally.rules.add(g.rule);
@@ -307,6 +306,8 @@ export class SessionMasker {
         return replaceable ? REDACTED : null;
       }
     }
+    // the string is made only here, for what the byte tests above could not settle
+    const text = latin1(v, from, end);
     const detectors = this.worthRunning(g, found);
     // scan() of one detector is a copy of its matches: only read here, so taken as they are
     const matches = detectors.length === 1 ? detectors[0]!.find(text) : scan(text, detectors);

@@ -106,6 +106,7 @@ function values(n: number, seed: number): string[] {
 }
 
 const CORPUS = values(6000, 20261123);
+const choose = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 
 /** bytes of text at a random offset inside a longer buffer whose other bytes are random, often digits */
 function embedded(text: string, r: () => number): { buf: Buffer; start: number; end: number } {
@@ -135,6 +136,21 @@ describe('the byte prefilter', () => {
     expect(missed).toEqual([]);
     // the corpus exercises every detector
     for (const name of NAMES) expect(hits[name], name).toBeGreaterThan(30);
+  });
+
+  it('lets through every value a detector finds something in, for whole values, near misses and values past 1024 bytes', () => {
+    const r = rng(17);
+    const long = Array.from({ length: 300 }, (_, i) => CORPUS.slice(i * 20, i * 20 + 20 + Math.floor(r() * 60)).join(choose(r, [' ', '\n', ', '])));
+    const missed: string[] = [];
+    for (const text of [...wholeValues(20000, 99), ...long]) {
+      const { buf, start, end } = embedded(text, r);
+      const found = candidates(buf, start, end);
+      for (const name of NAMES) {
+        if (BUILTIN_DETECTORS[name].find(text).length > 0 && (found & DETECTOR_BIT[name]!) === 0) missed.push(`${name}: ${JSON.stringify(text)}`);
+      }
+    }
+    expect(long.filter((t) => Buffer.byteLength(t) >= 1024).length).toBeGreaterThan(100);
+    expect(missed).toEqual([]);
   });
 
   it('turns most near misses away before any string is made', () => {
