@@ -44,7 +44,7 @@ for (let c = 0x80; c <= 0xff; c++) CLASS[c] = SPECIAL;
 for (const c of '@:.+(egxc-') CLASS[c.charCodeAt(0)] = SPECIAL;
 
 /** Bits of the first pass: which kinds of byte a value has. */
-const F_DIGIT = 1, F_AT = 2, F_COLON = 4, F_DOT = 8, F_UPPER = 16, F_HIGH = 32, F_DASH = 64, F_UNDERSCORE = 128, F_C = 256, F_PLUS = 512, F_PAREN = 1024;
+const F_DIGIT = 1, F_AT = 2, F_COLON = 4, F_DOT = 8, F_UPPER = 16, F_HIGH = 32, F_DASH = 64, F_UNDERSCORE = 128, F_C = 256, F_PLUS = 512, F_PAREN = 1024, F_SPACE = 2048, F_REST = 4096;
 const FLAGS = new Uint16Array(256);
 for (let c = 0x30; c <= 0x39; c++) FLAGS[c] = F_DIGIT;
 for (let c = 0x41; c <= 0x5a; c++) FLAGS[c] = F_UPPER;
@@ -57,6 +57,9 @@ FLAGS[0x5f] = F_UNDERSCORE;
 FLAGS[0x63] = F_C;
 FLAGS[0x2b] = F_PLUS;
 FLAGS[0x28] = F_PAREN;
+FLAGS[0x20] = F_SPACE;
+// any other ASCII byte (lowercase letters, other punctuation, controls)
+for (let c = 0; c < 0x80; c++) if (FLAGS[c] === 0) FLAGS[c] = F_REST;
 
 /**
  * Counts of the first pass, summed in one integer: digits, dots and capital letters in fields of 10
@@ -89,6 +92,14 @@ export function candidates(b: Uint8Array, start: number, end: number): number {
   const digits = counts & (FIELD - 1);
   const dots = (counts >>> 10) & (FIELD - 1);
   const uppers = counts >>> 20;
+  if ((seen & ~(F_DIGIT | F_SPACE | F_DASH)) === 0 && digits >= 13) {
+    // digits, spaces and dashes only (a card number): no detector but card, SSN and phone (NANP with
+    // dashes, UK with spaces) can match; their tests alone, with no full pass
+    let mask = ASCII | CARD;
+    if (ssnShape(b, start, end)) mask |= SSN;
+    if (nanpShape(b, start, end) || ukShape(b, start, end)) mask |= PHONE;
+    return mask;
+  }
   // what the detectors need at the least (see scan() for the exact tests); email needs only an '@'
   const email = (seen & F_AT) !== 0 && length >= 6 ? EMAIL : 0;
   const more = ((seen & F_COLON) !== 0 && twoColons(b, start, end)) // ipv6 ('::', or 6 colons)
