@@ -58,15 +58,12 @@ export class SshClientConnection {
   private nextChannel = 0;
   readonly closed: Promise<void>;
 
-  constructor(private readonly conn: Connection, info: ClientInfo, private readonly deps: SshGatewayDeps, loginTimeoutMs: number) {
+  /** `authenticated` is told when the client has logged in (the listener's login deadline ends) */
+  constructor(private readonly conn: Connection, info: ClientInfo, private readonly deps: SshGatewayDeps, authenticated: () => void) {
     this.log = deps.log.child({ client: `${info.ip}:${info.port}` });
     this.client = { address: info.ip, port: info.port, tls: true, user: null, application: info.header?.versions?.software ?? null };
-    const timer = setTimeout(() => {
-      this.log.info('ssh login timed out');
-      conn.end();
-    }, loginTimeoutMs);
     conn.on('authentication', (a) => void this.authenticate(a));
-    conn.on('ready', () => clearTimeout(timer));
+    conn.on('ready', () => authenticated());
     conn.on('error', (e) => this.log.debug({ err: e.message }, 'ssh client error'));
     conn.on('session', (accept) => {
       const session = accept();
@@ -98,7 +95,6 @@ export class SshClientConnection {
       }
     });
     this.closed = new Promise<void>((resolve) => conn.once('close', () => {
-      clearTimeout(timer);
       void this.finish().then(resolve);
     }));
   }

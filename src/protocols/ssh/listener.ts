@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import { configPath, type LoadedConfig } from '../../core/config.js';
 import { GatehouseError } from '../../core/errors.js';
@@ -45,22 +45,43 @@ export async function startSshListener(deps: {
   if (created) log.info({ file: keyFile, fingerprint: hostKey }, 'generated the gateway\'s SSH host key');
   const connections = new Set<SshClientConnection>();
   let closing = false;
-  const server = new ssh2.Server({ hostKeys: [key], ident: 'Gatehouse' }, (client, info) => {
-    if (closing || connections.size >= cfg.limits.maxSessions) {
-      log.warn({ closing, limit: cfg.limits.maxSessions }, 'ssh connection refused');
-      client.on('error', () => undefined);
-      client.end();
-      return;
-    }
-    const c = new SshClientConnection(client, info, deps, lc.loginTimeout);
+  // sockets until they authenticate: ssh2 only reports a client once its version line arrived, so
+  // the login deadline starts at the TCP accept, here (a silent client is closed too)
+  const unauthenticated = new Map<string, Socket>();
+  const sockets = new Set<Socket>();
+  const ssh = new ssh2.Server({ hostKeys: [key], ident: 'Gatehouse' }, (client, info) => {
+    const c = new SshClientConnection(client, info, deps, () => unauthenticated.delete(`${info.ip}:${info.port}`));
     connections.add(c);
     void c.closed.then(() => connections.delete(c));
   });
-  server.on('error', (e: Error) => log.error({ err: e.message }, 'ssh listener error'));
+  ssh.on('error', (e: Error) => log.error({ err: e.message }, 'ssh listener error'));
+  const server = createServer((socket) => {
+    socket.on('error', () => undefined);
+    if (closing || sockets.size >= cfg.limits.maxSessions) {
+      log.warn({ closing, limit: cfg.limits.maxSessions }, 'ssh connection refused');
+      socket.destroy();
+      return;
+    }
+    const id = `${socket.remoteAddress}:${socket.remotePort}`;
+    sockets.add(socket);
+    unauthenticated.set(id, socket);
+    const timer = setTimeout(() => {
+      if (unauthenticated.get(id) !== socket) return;
+      log.info({ client: id }, 'ssh login timed out');
+      socket.destroy();
+    }, lc.loginTimeout);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      sockets.delete(socket);
+      if (unauthenticated.get(id) === socket) unauthenticated.delete(id);
+    });
+    ssh.injectSocket(socket);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: Error) => reject(new GatehouseError('GH_ERR_CONFIG_INVALID', `cannot listen on ${lc.host}:${lc.port}: ${e.message}`)));
     server.listen(lc.port, lc.host, () => resolve());
   });
+  server.on('error', (e: Error) => log.error({ err: e.message }, 'ssh listener error'));
   const address = server.address() as AddressInfo;
   return {
     address,
@@ -73,6 +94,7 @@ export async function startSshListener(deps: {
       closing = true;
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const c of connections) c.shutdown();
+      for (const s of unauthenticated.values()) s.destroy();
       const all = Promise.all([...connections].map((c) => c.closed));
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
