@@ -13,6 +13,7 @@ import { startApi, type ApiServer } from './api/start.js';
 import { initClassifier } from './policy/classify.js';
 import { maskingSetup } from './masking/setup.js';
 import { startSshListener, type SshListener } from './protocols/ssh/listener.js';
+import { startHttpListener, type HttpListener } from './protocols/http/listener.js';
 
 /**
  * The server wiring: the only module that opens listeners. It opens the ledger, prepares the token
@@ -22,6 +23,8 @@ import { startSshListener, type SshListener } from './protocols/ssh/listener.js'
 export interface Gateway {
   postgres: PgListener | null;
   ssh: SshListener | null;
+  /** the HTTP API gateway, when listeners.http is configured */
+  http: HttpListener | null;
   /** the reviewers' HTTP API, when listeners.api is configured */
   api: ApiServer | null;
   approvals: ApprovalBroker;
@@ -57,6 +60,7 @@ export async function startGateway(loaded: LoadedConfig, log: Logger): Promise<G
   if (recovered.denied > 0) log.warn({ denied: recovered.denied }, 'approval requests left waiting by the previous run were recorded as denied');
   let postgres: PgListener | null = null;
   let ssh: SshListener | null = null;
+  let http: HttpListener | null = null;
   try {
     if (cfg.listeners.api) api = await startApi({ loaded, broker: approvals, verifier, log: log.child({ component: 'api' }) });
     else if (cfg.policies.some((p) => p.action === 'review')) {
@@ -65,8 +69,10 @@ export async function startGateway(loaded: LoadedConfig, log: Logger): Promise<G
     const masking = maskingSetup(loaded);
     if (cfg.listeners.postgres) postgres = await startPgListener({ loaded, verifier, ledger, log, approvals, masking });
     if (cfg.listeners.ssh) ssh = await startSshListener({ loaded, verifier, ledger, log, approvals, masking });
+    if (cfg.listeners.http) http = await startHttpListener({ loaded, verifier, ledger, log, approvals, masking });
   } catch (e) {
     await postgres?.close(0);
+    await ssh?.close(0);
     await api?.close();
     await checkpointer?.close();
     await ledger.close();
@@ -76,6 +82,7 @@ export async function startGateway(loaded: LoadedConfig, log: Logger): Promise<G
   return {
     postgres,
     ssh,
+    http,
     api,
     approvals,
     ledger,
@@ -84,7 +91,7 @@ export async function startGateway(loaded: LoadedConfig, log: Logger): Promise<G
         // commands waiting for a reviewer are denied first, so their sessions can drain
         await approvals.close();
         await api?.close();
-        await Promise.all([postgres?.close(graceMs), ssh?.close(graceMs)]);
+        await Promise.all([postgres?.close(graceMs), ssh?.close(graceMs), http?.close(graceMs)]);
         await webhook?.flush();
         retention?.stop();
         // the last checkpoint covers every session's end

@@ -39,6 +39,7 @@ export async function serve(opts: { config?: string; drainTimeout: string }): Pr
   const parts = [
     pg ? `postgres ${pg.address.address}:${pg.address.port} (tls ${pg.tls ? 'offered' : 'off'})` : null,
     gw.ssh ? `ssh ${gw.ssh.address.address}:${gw.ssh.address.port} (host key ${gw.ssh.hostKey})` : null,
+    gw.http ? `http ${gw.http.tls ? 'https' : 'http'}://${gw.http.address.family === 'IPv6' ? `[${gw.http.address.address}]` : gw.http.address.address}:${gw.http.address.port}` : null,
     gw.api ? `api ${gw.api.url}` : null,
     `ledger ${ledgerLocation(loaded)}`,
   ].filter((p) => p !== null);
