@@ -34,16 +34,22 @@ export interface SeenRequest {
   bodySha256: string;
 }
 
-/** Bytes 0..n of a deterministic, incompressible-looking stream (a counter hashed in blocks). */
+/** A deterministic byte stream of `total` bytes: a pseudo-random 1 MiB block, each chunk stamped with its index. */
+const BLOCK = (() => {
+  const b = Buffer.allocUnsafe(1024 * 1024);
+  for (let o = 0; o < b.length; o += 32) createHash('sha256').update(`block-${o}`).digest().copy(b, o);
+  return b;
+})();
+
 export function* patternChunks(total: number, chunk = 64 * 1024): Generator<Buffer> {
   let sent = 0;
   let i = 0;
   while (sent < total) {
     const n = Math.min(chunk, total - sent);
-    const out = Buffer.allocUnsafe(n);
-    for (let o = 0; o < n; o += 32) createHash('sha256').update(`${i++}`).digest().copy(out, o, 0, Math.min(32, n - o));
+    const out = Buffer.from(BLOCK.subarray(sent % BLOCK.length, (sent % BLOCK.length) + n));
+    if (n >= 8) out.writeBigUInt64BE(BigInt(i++), 0);
     sent += n;
-    yield out;
+    yield out.length === n ? out : Buffer.concat([out, Buffer.alloc(n - out.length, 0x5a)]);
   }
 }
 
