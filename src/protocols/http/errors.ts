@@ -1,5 +1,7 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorCode, GatehouseError } from '../../core/errors.js';
+
+const DISCARD_MAX = 64 * 1024 * 1024;
 
 /**
  * The public face of a Gatehouse error over HTTP: a status and a JSON body
@@ -56,4 +58,37 @@ export function sendError(res: ServerResponse, status: number, code: ErrorCode, 
 
 export function sendGatehouseError(res: ServerResponse, err: GatehouseError, status = httpStatusOf(err.code)): void {
   sendError(res, status, err.code, err.message);
+}
+
+/**
+ * Reads and discards what is left of the agent's request body, so that a refusal is read: a
+ * client still sending when the gateway answers and closes would see a reset instead. Gives up
+ * past 64 MiB (the connection is then closed after the answer).
+ */
+export function discardBody(req: IncomingMessage, limit = DISCARD_MAX): Promise<void> {
+  if (req.readableEnded || req.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    let n = 0;
+    const done = () => {
+      req.off('data', onData);
+      req.off('end', done);
+      req.off('error', done);
+      req.off('close', done);
+      resolve();
+    };
+    const onData = (c: Buffer) => {
+      n += c.length;
+      if (n > limit) done();
+    };
+    req.on('data', onData);
+    req.once('end', done);
+    req.once('error', done);
+    req.once('close', done);
+  });
+}
+
+/** A refusal before (or instead of) forwarding: the body is discarded, then the error sent. */
+export async function refuse(req: IncomingMessage, res: ServerResponse, err: GatehouseError, status = httpStatusOf(err.code)): Promise<void> {
+  await discardBody(req);
+  sendGatehouseError(res, err, status);
 }

@@ -14,7 +14,7 @@ import { SessionMasker, newTally, type MaskingSetup } from '../../masking/sessio
 import { commandGate, decisionRecord, type GateDecision } from '../../policy/gate.js';
 import type { TokenVerifierLike } from '../postgres/connection.js';
 import { emptyBody } from './body-tap.js';
-import { sendError, sendGatehouseError } from './errors.js';
+import { refuse, sendError } from './errors.js';
 import { forward, type ForwardOutcome, type HttpRoute } from './forward.js';
 import { PathError, recordedHeaders, recordedQuery, selectConnection, upstreamPath } from './request-parts.js';
 
@@ -91,7 +91,7 @@ export async function handleExchange(req: IncomingMessage, res: ServerResponse, 
     } catch (le) {
       ctx.log.error({ err: (le as Error).message }, 'ledger append failed while recording a refusal');
     }
-    sendGatehouseError(res, err);
+    await refuse(req, res, err);
     return;
   }
 
@@ -114,7 +114,7 @@ export async function handleExchange(req: IncomingMessage, res: ServerResponse, 
     if (!(e instanceof PathError)) throw e;
     const err = new GatehouseError('GH_ERR_PROTOCOL', `the request path is refused: ${e.message}`);
     await record([start, end('error', `${err.code}: ${err.message}`)]).catch((le: unknown) => log.error({ err: (le as Error).message }, 'ledger append failed for a refused path'));
-    sendGatehouseError(res, err, 400);
+    await refuse(req, res, err, 400);
     return;
   }
 
@@ -129,7 +129,7 @@ export async function handleExchange(req: IncomingMessage, res: ServerResponse, 
     [, requestSeq] = (await record([start, request])) as [number, number];
   } catch (e) {
     log.error({ err: (e as Error).message }, 'ledger append failed; refusing the request');
-    sendError(res, 503, 'GH_ERR_LEDGER_UNAVAILABLE', 'the audit ledger cannot record this request, so the gateway refuses it');
+    await refuse(req, res, new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the audit ledger cannot record this request, so the gateway refuses it'), 503);
     return;
   }
   log.info({ connection: c.name, subject: principal.subject, method, path: up.raw, action: d.action }, 'http request');
@@ -155,12 +155,12 @@ export async function handleExchange(req: IncomingMessage, res: ServerResponse, 
 
   if (d.action === 'block') {
     const err = new GatehouseError('GH_ERR_POLICY_BLOCKED', `blocked by policy "${d.policy}": ${d.reason}`);
-    sendGatehouseError(res, err);
+    await refuse(req, res, err);
     await finish({ ...refused, status: 'blocked', error: err });
     return;
   }
   if (d.action === 'review') {
-    const held = await hold(res, deps.approvals, d, approvalId!, { sessionId, requestSeq, connection: c.name, principal, text: commandText(request) ?? `${method} ${up.raw}`, log });
+    const held = await hold(req, res, deps.approvals, d, approvalId!, { sessionId, requestSeq, connection: c.name, principal, text: commandText(request) ?? `${method} ${up.raw}`, log });
     if (held !== 'approved') {
       await finish({ ...refused, status: held.status, error: held.error });
       return;
@@ -168,7 +168,7 @@ export async function handleExchange(req: IncomingMessage, res: ServerResponse, 
   }
 
   const outcome = await forward(req, res, route, up.raw + search, client.address, cfg.recording.maxStreamBytes);
-  if (outcome.gatewayStatus !== null && outcome.error) sendGatehouseError(res, outcome.error, outcome.gatewayStatus);
+  if (outcome.gatewayStatus !== null && outcome.error) await refuse(req, res, outcome.error, outcome.gatewayStatus);
   if (outcome.error) log.warn({ code: outcome.error.code, err: outcome.error.detail ?? outcome.error.message, status: outcome.status }, 'http request failed');
   await finish(outcome);
 }
@@ -177,12 +177,12 @@ type Held = 'approved' | { status: 'blocked' | 'interrupted'; error: GatehouseEr
 
 /** Holds a request (its body unread) until a reviewer decides; the agent that leaves cancels it. */
 async function hold(
-  res: ServerResponse, approvals: ApprovalBroker | null, d: GateDecision, approvalId: string,
+  req: IncomingMessage, res: ServerResponse, approvals: ApprovalBroker | null, d: GateDecision, approvalId: string,
   r: { sessionId: string; requestSeq: number; connection: string; principal: Principal; text: string; log: Logger },
 ): Promise<Held> {
   if (!approvals) {
     const err = new GatehouseError('GH_ERR_APPROVAL_DENIED', `policy "${d.policy}" needs a reviewer's approval, and this gateway has no approvals configured. The request was not forwarded.`);
-    sendGatehouseError(res, err);
+    await refuse(req, res, err);
     return { status: 'blocked', error: err };
   }
   let outcome;
@@ -207,13 +207,13 @@ async function hold(
     if (gone || res.destroyed) return { status: 'interrupted', error: new GatehouseError('GH_ERR_APPROVAL_CANCELLED', 'the agent disconnected while the request waited for approval') };
   } catch (e) {
     const err = asGatehouseError(e, 'GH_ERR_LEDGER_UNAVAILABLE', 'the approval request could not be recorded; the request was not forwarded');
-    sendError(res, 503, err.code, err.message);
+    await refuse(req, res, err, 503);
     return { status: 'blocked', error: err };
   }
   if (outcome.decision !== 'approved') {
     const why = outcome.by === 'reviewer' ? `denied by ${outcome.reviewer?.subject ?? 'a reviewer'}${outcome.reason ? `: ${outcome.reason}` : ''}` : `not approved (${outcome.by})`;
     const err = new GatehouseError('GH_ERR_APPROVAL_DENIED', `approval ${approvalId} ${why}. The request was not forwarded.`);
-    sendGatehouseError(res, err);
+    await refuse(req, res, err);
     return { status: 'blocked', error: err };
   }
   return 'approved';

@@ -136,6 +136,21 @@ describe('HTTP gateway: refusals', () => {
   });
 });
 
+describe('HTTP gateway: refusals of requests with bodies', () => {
+  it('an agent still sending a large body reads its refusal (no reset): 401, 403 unmapped, 403 blocked', async () => {
+    const big = () => Buffer.alloc(5 * 1024 * 1024, 0x61);
+    const noToken = await request(`${env.url}/c/api/x`, { method: 'POST', body: big() });
+    expect(noToken.statusCode).toBe(401);
+    await noToken.body.dump();
+    const unmapped = await request(`${env.url}/c/dba-api/x`, { method: 'POST', headers: { authorization: `Bearer ${agent}` }, body: big() });
+    expect(unmapped.statusCode).toBe(403);
+    await unmapped.body.dump();
+    const blocked = await request(`${env.url}/c/api/items/7`, { method: 'DELETE', headers: { authorization: `Bearer ${agent}` }, body: big() });
+    expect(blocked.statusCode).toBe(403);
+    expect(await blocked.body.json()).toMatchObject({ error: { code: 'GH_ERR_POLICY_BLOCKED' } });
+  });
+});
+
 describe('HTTP gateway: policy', () => {
   it('a blocked request: 403 with the rule\'s reason, recorded, and the upstream never saw it', async () => {
     const r = await env.curl(['-X', 'DELETE', '-w', '\n%{http_code}', '-H', `Authorization: Bearer ${agent}`, `${env.url}/c/api/items/%34%32`]);
