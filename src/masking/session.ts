@@ -163,7 +163,13 @@ export class SessionMasker {
     this.key = setup.key;
     const only = this.groups.length === 1 ? this.groups[0]! : null;
     this.redactOnly = only && (only.strategy === 'redact' || (only.strategy === 'pseudonym' && !this.key)) ? only : null;
+    this.gates = this.groups.reduce((x, g) => x | g.gate, 0);
+    this.always = this.groups.some((g) => g.always);
   }
+
+  /** the prefilter bits any group is concerned with, and whether a group must always be scanned (anyPasses) */
+  private readonly gates: number;
+  private readonly always: boolean;
 
   private readonly key: MaskKey | null;
   /** the one detector group when it is the only one and redacts: ASCII values then take the byte path */
@@ -354,8 +360,7 @@ export class SessionMasker {
   }
 
   private anyPasses(found: number): boolean {
-    for (const g of this.groups) if (g.always || (g.gate & found) !== 0) return true;
-    return false;
+    return this.always || (this.gates & found) !== 0;
   }
 
   /** The group's detectors the byte prefilter let through (the same few subsets recur: cached by bitmask). */
