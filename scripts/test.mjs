@@ -14,6 +14,8 @@ const tools = [
   { bin: '/usr/sbin/sshd', pkg: 'openssh-server' },
   { bin: '/usr/lib/openssh/sftp-server', pkg: 'openssh-sftp-server' },
   { bin: 'tmux', pkg: 'tmux' },
+  // the HTTP gateway's tests drive curl
+  { bin: 'curl', pkg: 'curl' },
 ];
 
 function found(bin) {

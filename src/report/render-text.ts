@@ -57,7 +57,10 @@ export function eventDetail(e: ReportEvent, protocol = 'postgres'): string {
     case 'ssh.refused':
       return e.refused ? refusedText(e.refused) : '';
     case 'ssh.forward':
+    case 'http.response':
       return q(e.command);
+    case 'http.request':
+      return `${q(e.command)}${e.decision ? ` — ${e.decision.action} by policy "${e.decision.policy}"${e.decision.reason ? `: ${e.decision.reason}` : ''}` : ''}`;
     case 'ssh.sftp':
       return e.sftp ? sftpText(e.sftp) : '';
     case 'ssh.exit':

@@ -198,6 +198,17 @@ function describe(rec: LedgerRecord): ReportEvent {
       return { ...base, treeSize: e.treeSize, rootHash: e.rootHash, keyId: e.keyId };
     case 'ledger.pruned':
       return { ...base, upToSeq: e.upToSeq, count: e.count };
+    case 'http.request':
+      return { ...base, ...(e.decision ? { decision: e.decision } : {}) };
+    case 'http.response': {
+      const body = (b: { bytes: number; sha256: string }) => `${b.bytes} bytes (sha256 ${b.sha256.slice(0, 16)}…)`;
+      const what = e.statusCode !== null ? `status ${e.statusCode}` : e.status;
+      return {
+        ...base,
+        statementSeq: e.requestSeq,
+        command: `response to #${e.requestSeq}: ${what}${e.error ? ` (${e.error})` : ''}, request body ${body(e.requestBody)}, response body ${body(e.responseBody)}, ${(e.durationUs / 1000).toFixed(1)} ms${e.masked ? `, masked by ${e.masked.rules.join(', ')}` : ''}`,
+      };
+    }
     default: {
       const ssh = describeSsh(rec, base);
       if (ssh) return ssh;

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import type { AuditEvent, HttpRequestEvent, HttpResponseEvent } from '../../../src/core/events.js';
 import type { LedgerRecord } from '../../../src/ledger/ledger.js';
+import { renderText } from '../../../src/report/render-text.js';
+import { buildSessionReport } from '../../../src/report/session-report.js';
 import { principal } from '../../support/approvals.js';
 import { UPSTREAM_API_KEY, UPSTREAM_BEARER, UPSTREAM_PASSWORD, startHttpEnv, type HttpEnv } from '../../support/http-env.js';
 
@@ -52,6 +54,13 @@ describe('HTTP gateway: forwarding', () => {
     expect(JSON.stringify(req)).not.toContain('leaky');
     const text = JSON.stringify(rs);
     for (const s of [...secrets, agent]) expect(text).not.toContain(s);
+    // the session report names the request and its outcome
+    const [summary] = await env.gateway.ledger.listSessions({ identity: 'ci-agent', connection: 'api', limit: 1 });
+    const report = renderText(buildSessionReport(summary!, rs));
+    expect(report).toContain('http.request  GET /api/v1/items?access_token=****&page=2&q=shoes');
+    expect(report).toMatch(/upstream +127\.0\.0\.1:\d+ \(credential bearer\)/);
+    expect(report).toMatch(new RegExp(`response to #${rs[1]!.seq}: status 200, request body 0 bytes`));
+    expect(report).not.toContain('payload removed');
   });
 
   it('selects the connection by Host (port ignored, any case), and the whole path is the agent\'s', async () => {
