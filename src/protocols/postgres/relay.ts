@@ -167,6 +167,8 @@ export class PgRelay {
   private serverFrameBegun = false;
   /** raw bytes of a server message held whole because it may be replaced (errors; rows, notices and COPY data when masking) */
   private heldParts: Buffer[] | null = null;
+  /** an empty array for the next header, recycled from the last held message */
+  private spareParts: Buffer[] | null = null;
   /** messages for the client that wait for the server stream to reach a message boundary */
   private readonly injected: Buffer[] = [];
   statementsSeen = 0;
@@ -483,8 +485,10 @@ export class PgRelay {
     // the header array is reused frame after frame (this runs for every row): no garbage
     const header = this.serverHeader;
     if (type === B.ErrorResponse || this.masks(type)) {
-      this.heldParts = header.slice();
-      header.length = 0;
+      // the header's array becomes the held message's (no copy per row); a spare one takes its place
+      this.heldParts = header;
+      this.serverHeader = this.spareParts ?? [];
+      this.spareParts = null;
       return true;
     }
     for (const p of header) {
@@ -538,6 +542,9 @@ export class PgRelay {
     this.heldParts = null;
     if (held && type !== B.ErrorResponse) {
       this.onHeldMessage(type, body!, held);
+      // its pieces went out (views, not the array): the array is the next header's
+      held.length = 0;
+      this.spareParts = held;
       return;
     }
     switch (type) {
