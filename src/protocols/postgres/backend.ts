@@ -251,6 +251,14 @@ function copyBytes(from: Buffer, start: number, end: number, to: Buffer, w: numb
   return w;
 }
 
+/** a big-endian Int32 at out[at] (in bounds: the caller sized out), without writeInt32BE's checks */
+function writeInt32(out: Buffer, at: number, v: number): void {
+  out[at] = v >>> 24;
+  out[at + 1] = v >>> 16;
+  out[at + 2] = v >>> 8;
+  out[at + 3] = v;
+}
+
 // reused between calls (rows are rewritten one at a time): no garbage per row
 let chAt: number[] = [];
 let chEnd: number[] = [];
@@ -299,13 +307,13 @@ export function rewriteDataRow(body: Buffer, replace: FieldRewrite, alloc: (size
   if (count === 0 && inPlace === 0) return null;
   const out = alloc(5 + body.length + delta);
   out[0] = 0x44;
-  out.writeInt32BE(4 + body.length + delta, 1);
+  writeInt32(out, 1, 4 + body.length + delta);
   let w = 5;
   let from = 0;
   for (let k = 0; k < count; k++) {
     const value = chValue[k]!;
     w = copyBytes(body, from, chAt[k]!, out, w);
-    out.writeInt32BE(value === null ? -1 : value.length, w);
+    writeInt32(out, w, value === null ? -1 : value.length);
     w += 4;
     if (value !== null) w = copyBytes(value, 0, value.length, out, w);
     from = chEnd[k]!;
