@@ -336,7 +336,6 @@ try {
   }
 
   // ---- gateway CPU profile (written when the gateway exits)
-  let profile = null;
   const gw = variants.gatehouse;
   // what the ledger holds after the run: records per type, and per pgbench transaction
   let ledger = null;
@@ -351,9 +350,12 @@ try {
     ledger = { records, byType, pgbenchTransactions: txns };
   }
   await cleanup(); // stops pgbouncer and the cluster
+
+  // node writes one profile per thread: the gateway's main thread and the ledger's writer worker
+  let profile = null;
   if (PROFILE && gw && existsSync(gw.profDir)) {
-    const f = readdirSync(gw.profDir).find((x) => x.endsWith('.cpuprofile'));
-    if (f) {
+    profile = [];
+    for (const f of readdirSync(gw.profDir).filter((x) => x.endsWith('.cpuprofile')).sort()) {
       const p = JSON.parse(readFileSync(join(gw.profDir, f), 'utf8'));
       const self = new Map();
       const byId = new Map(p.nodes.map((nd) => [nd.id, nd]));
@@ -367,12 +369,12 @@ try {
         total += c;
       }
       const idle = self.get('(idle)') ?? 0;
-      profile = {
+      profile.push({
         file: join(gw.profDir, f).replace(`${root}/`, ''),
         samples: total,
         idleShare: idle / total,
-        top: [...self].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, 15).map(([frame, n]) => ({ frame, shareOfBusy: n / (total - idle) })),
-      };
+        top: [...self].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, 12).map(([frame, n]) => ({ frame, shareOfBusy: n / (total - idle) })),
+      });
     }
   }
 
@@ -388,7 +390,7 @@ try {
   } catch { /* not a checkout */ }
   const md = [];
   md.push(`# pgbench: direct vs pgbouncer (session) vs Gatehouse (strict write-ahead)`, '');
-  const command = argv.length ? `npm run bench -- ${argv.join(' ')}` : 'npm run bench';
+  const command = ['node bench/pg.mjs', ...argv].join(' ');
   md.push(`- started ${stamp}, took ${Math.round((Date.now() - started.getTime()) / 1000)} s; command: \`${command}\``);
   md.push(`- machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; ${versions.node}; ${versions.postgres}; ${versions.pgbench}${versions.pgbouncer ? `; ${versions.pgbouncer}` : ''}; gatehouse ${git}`);
   md.push(`- load at start: \`${loadStart}\``, `- load at end: \`${loadEnd}\``);
@@ -410,16 +412,16 @@ try {
   if (ledger) {
     md.push(`Gatehouse's ledger after the run: ${ledger.records} records for ${ledger.pgbenchTransactions} pgbench transactions through it (${(ledger.records / Math.max(1, ledger.pgbenchTransactions)).toFixed(2)} per transaction); by type: ${Object.entries(ledger.byType).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
   }
-  if (profile) {
-    md.push('', `Gateway CPU profile over the whole run (\`node --cpu-prof\`, ${profile.samples} samples, ${(profile.idleShare * 100).toFixed(0)} % idle); top frames by self time, share of busy samples:`, '');
+  for (const pr of profile ?? []) {
+    md.push('', `Gateway CPU profile \`${pr.file}\` (\`node --cpu-prof\`, whole run, ${pr.samples} samples, ${(pr.idleShare * 100).toFixed(0)} % idle); top frames by self time, share of busy samples:`, '');
     md.push('| frame | share |', '| --- | ---: |');
-    for (const t of profile.top) md.push(`| \`${t.frame}\` | ${(t.shareOfBusy * 100).toFixed(1)} % |`);
+    for (const t of pr.top) md.push(`| \`${t.frame}\` | ${(t.shareOfBusy * 100).toFixed(1)} % |`);
   }
   const text = md.join('\n') + '\n';
   process.stdout.write(text);
   const outDir = join(here, 'results');
   mkdirSync(outDir, { recursive: true });
-  const name = `pg-${stamp.slice(0, 10)}-${stamp.slice(11, 16).replace(':', '')}${QUICK ? '-quick' : ''}`;
+  const name = `pg-${stamp.slice(0, 10)}-${stamp.slice(11, 19).replace(/:/g, '')}${QUICK ? '-quick' : ''}`;
   writeFileSync(join(outDir, `${name}.md`), text);
   writeFileSync(join(outDir, `${name}.json`), JSON.stringify({
     started: stamp, seconds: Math.round((Date.now() - started.getTime()) / 1000), command,
