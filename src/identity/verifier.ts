@@ -148,6 +148,10 @@ export class TokenVerifier {
     } catch (e) {
       this.rethrow(e);
     }
+    // jose checks "iat" only against a maxTokenAge; a token issued in the future is not valid yet
+    if (typeof payload.iat === 'number' && payload.iat > Math.floor(Date.now() / 1000) + Math.round(this.cfg.clockTolerance / 1000)) {
+      fail('GH_ERR_TOKEN_NOT_YET_VALID', `the token is not valid yet (issued at ${iso(payload.iat)}); check the clock`);
+    }
     return this.principal(token, payload);
   }
 

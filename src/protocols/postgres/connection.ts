@@ -110,7 +110,14 @@ async function login(req: StartupRequest, deps: PgGatewayDeps, log: Logger, hand
     if (listener?.requireTls && !req.tls) {
       throw new Refusal(new GatehouseError('GH_ERR_TLS_REQUIRED', 'this gateway requires TLS; connect with sslmode=require'), null, null);
     }
-    const token = await readToken(req, { tls: deps.tls, maxTokenBytes: cfg.identity.maxTokenBytes });
+    let token: string;
+    try {
+      token = await readToken(req, { tls: deps.tls, maxTokenBytes: cfg.identity.maxTokenBytes });
+    } catch (e) {
+      // a token refused before it could be read (too large, empty) is a refusal like any other: recorded
+      if (e instanceof GatehouseError && e.code.startsWith('GH_ERR_TOKEN_')) throw new Refusal(e, null, null);
+      throw e;
+    }
     try {
       principal = await deps.verifier.verify(token);
     } catch (e) {
