@@ -141,13 +141,17 @@ try {
       try {
         execFileSync('apt-get', ['install', '-y', '-q', 'pgbouncer'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
       } catch {
-        execFileSync('apt-get', ['update', '-q'], { env, stdio: 'ignore' });
-        execFileSync('apt-get', ['install', '-y', '-q', 'pgbouncer'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+        try {
+          execFileSync('apt-get', ['update', '-q'], { env, stdio: 'ignore' });
+          execFileSync('apt-get', ['install', '-y', '-q', 'pgbouncer'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+        } catch (e) {
+          log(`apt-get install pgbouncer failed: ${String(e.stderr ?? e.message).trim().split('\n').slice(-2).join(' | ')}`);
+        }
       }
       bouncer = which('pgbouncer') ?? (existsSync('/usr/sbin/pgbouncer') ? '/usr/sbin/pgbouncer' : null);
     }
     if (!bouncer) {
-      const note = `pgbouncer variant skipped: pgbouncer is not installed and this is not root; run \`${aptLine}\` and rerun`;
+      const note = `pgbouncer variant skipped: pgbouncer is not installed${isRoot ? ' and apt-get could not install it' : ' and this is not root'}; run \`${aptLine}\` and rerun`;
       notes.push(note);
       log(note);
     } else {
