@@ -12,7 +12,7 @@ import type { ApprovalBroker } from '../../approvals/broker.js';
 import { SessionMasker, type MaskingSetup } from '../../masking/session.js';
 import { commandGate } from '../../policy/gate.js';
 import type { TokenVerifierLike } from '../postgres/connection.js';
-import { gatewayMessage, type SshSessionContext } from './context.js';
+import type { SshSessionContext } from './context.js';
 import { handleSession } from './session-channel.js';
 import { forwardAllowed, forwardLocal } from './forward.js';
 import { connectSsh, type SshUpstream } from './upstream.js';
