@@ -18,7 +18,10 @@ export function loadOrCreateHostKey(file: string): { key: string; created: boole
       throw new GatehouseError('GH_ERR_CONFIG_READ', `listeners.ssh.hostKeyFile: cannot read ${file}: ${(e as Error).message}`);
     }
   }
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'gatehouse' });
+  // ssh2 1.17 now and then (about 3 in 1,000) writes an Ed25519 key its own parser rejects
+  // ("Malformed OpenSSH private key"): keep the first one that parses
+  let pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'gatehouse' });
+  for (let i = 0; i < 20 && ssh2.utils.parseKey(pair.private) instanceof Error; i++) pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'gatehouse' });
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   writeFileSync(file, pair.private, { mode: 0o600, flag: 'wx' });
   chmodSync(file, 0o600);

@@ -218,9 +218,11 @@ export function handleSession(src: SessionSource, session: Session, channel: num
         cast.input(chunk);
         const lines = typed.input(chunk);
         if (lines.length === 0) return;
+        // on the channel's own stream (a terminal has one), so the message comes before the
+        // shell's answer to the Ctrl-C that follows it
         const tell = (m: Buffer) => {
           cast.output(m);
-          agent.stderr.write(m);
+          agent.write(m);
         };
         // a blocked or denied line is cancelled: Ctrl-C instead of the keys that would run it
         if (!(await gateTyped(ctx, channel, shellSeq, lines, (m) => tell(Buffer.concat([Buffer.from('\r\n'), m]))))) return CANCEL_LINE;
