@@ -2,17 +2,16 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { monoUs, nowUs } from '../../core/clock.js';
-import type { HttpConnectionConfig, LoadedConfig } from '../../core/config.js';
+import type { HttpConnectionConfig } from '../../core/config.js';
 import { GatehouseError, asGatehouseError } from '../../core/errors.js';
 import { commandText, type AuditEvent, type ClientRecord, type HttpRequestEvent, type HttpResponseEvent } from '../../core/events.js';
 import type { Logger } from '../../core/log.js';
 import { newApprovalId, type ApprovalBroker } from '../../approvals/broker.js';
 import { admit, deniedEvent } from '../../identity/admission.js';
 import type { Principal } from '../../identity/principal.js';
-import type { LedgerWriter } from '../../ledger/ledger.js';
-import { SessionMasker, newTally, type MaskingSetup } from '../../masking/session.js';
+import { SessionMasker, newTally } from '../../masking/session.js';
 import { commandGate, decisionRecord, type GateDecision } from '../../policy/gate.js';
-import type { TokenVerifierLike } from '../postgres/connection.js';
+import type { ListenerDeps } from '../deps.js';
 import { emptyBody } from './body-tap.js';
 import { refuse, sendError } from './errors.js';
 import { forward, type ForwardOutcome, type HttpRoute } from './forward.js';
@@ -24,14 +23,7 @@ import { PathError, recordedHeaders, recordedQuery, selectConnection, upstreamPa
  * http.request recorded before any byte goes upstream, then the exchange and its http.response.
  */
 
-export interface HttpGatewayDeps {
-  loaded: LoadedConfig;
-  verifier: TokenVerifierLike;
-  ledger: LedgerWriter;
-  log: Logger;
-  approvals: ApprovalBroker | null;
-  masking: MaskingSetup | null;
-}
+export type HttpGatewayDeps = ListenerDeps;
 
 export interface ExchangeContext {
   deps: HttpGatewayDeps;

@@ -28,9 +28,8 @@ import { connectUpstream, type UpstreamSession } from './upstream.js';
  * answered with a FATAL ErrorResponse carrying a real SQLSTATE.
  */
 
-export interface TokenVerifierLike {
-  verify(token: string): Promise<Principal>;
-}
+export type { TokenVerifierLike } from '../deps.js';
+import type { TokenVerifierLike } from '../deps.js';
 
 export interface PgGatewayDeps {
   loaded: LoadedConfig;

@@ -4,11 +4,8 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { generate } from 'selfsigned';
 import { configPath, type LoadedConfig } from '../../core/config.js';
 import { GatehouseError } from '../../core/errors.js';
-import type { Logger } from '../../core/log.js';
-import type { LedgerWriter } from '../../ledger/ledger.js';
-import type { ApprovalBroker } from '../../approvals/broker.js';
-import type { MaskingSetup } from '../../masking/session.js';
-import { handleClient, type TokenVerifierLike } from './connection.js';
+import type { ListenerDeps } from '../deps.js';
+import { handleClient } from './connection.js';
 import { endWithFatal } from './errors.js';
 import { SessionRegistry } from './session-driver.js';
 
@@ -41,14 +38,7 @@ export async function listenerTlsContext(loaded: LoadedConfig): Promise<SecureCo
   }
 }
 
-export async function startPgListener(deps: {
-  loaded: LoadedConfig;
-  verifier: TokenVerifierLike;
-  ledger: LedgerWriter;
-  log: Logger;
-  approvals: ApprovalBroker | null;
-  masking: MaskingSetup | null;
-}): Promise<PgListener> {
+export async function startPgListener(deps: ListenerDeps): Promise<PgListener> {
   const cfg = deps.loaded.config;
   const lc = cfg.listeners.postgres;
   if (!lc) throw new TypeError('no postgres listener configured');

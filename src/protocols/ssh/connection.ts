@@ -1,17 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { AuthContext, ClientInfo, Connection } from 'ssh2';
 import { monoUs, nowUs } from '../../core/clock.js';
-import { recordingsDir, type LoadedConfig, type SshConnectionConfig } from '../../core/config.js';
+import { recordingsDir, type SshConnectionConfig } from '../../core/config.js';
 import { GatehouseError, asGatehouseError } from '../../core/errors.js';
 import type { AuditEvent, ClientRecord } from '../../core/events.js';
 import type { Logger } from '../../core/log.js';
 import { admit, deniedEvent } from '../../identity/admission.js';
 import type { Principal } from '../../identity/principal.js';
-import type { LedgerWriter } from '../../ledger/ledger.js';
-import type { ApprovalBroker } from '../../approvals/broker.js';
-import { SessionMasker, type MaskingSetup } from '../../masking/session.js';
+import { SessionMasker } from '../../masking/session.js';
 import { commandGate } from '../../policy/gate.js';
-import type { TokenVerifierLike } from '../postgres/connection.js';
+import type { ListenerDeps } from '../deps.js';
 import type { SshSessionContext } from './context.js';
 import { handleSession } from './session-channel.js';
 import { forwardAllowed, forwardLocal } from './forward.js';
@@ -25,14 +23,7 @@ import { connectSsh, type SshUpstream } from './upstream.js';
  * authentication failure (SSH has no other place for the reason; the log and the ledger have it).
  */
 
-export interface SshGatewayDeps {
-  loaded: LoadedConfig;
-  verifier: TokenVerifierLike;
-  ledger: LedgerWriter;
-  log: Logger;
-  approvals: ApprovalBroker | null;
-  masking: MaskingSetup | null;
-}
+export type SshGatewayDeps = ListenerDeps;
 
 const MAX_AUTH_ATTEMPTS = 3;
 

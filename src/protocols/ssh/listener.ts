@@ -1,12 +1,8 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
-import { configPath, type LoadedConfig } from '../../core/config.js';
+import { configPath } from '../../core/config.js';
 import { GatehouseError } from '../../core/errors.js';
-import type { Logger } from '../../core/log.js';
-import type { LedgerWriter } from '../../ledger/ledger.js';
-import type { ApprovalBroker } from '../../approvals/broker.js';
-import type { MaskingSetup } from '../../masking/session.js';
-import type { TokenVerifierLike } from '../postgres/connection.js';
+import type { ListenerDeps } from '../deps.js';
 import { SshClientConnection } from './connection.js';
 import { fingerprint, loadOrCreateHostKey } from './host-key.js';
 
@@ -23,14 +19,7 @@ export interface SshListener {
   close(graceMs: number): Promise<void>;
 }
 
-export async function startSshListener(deps: {
-  loaded: LoadedConfig;
-  verifier: TokenVerifierLike;
-  ledger: LedgerWriter;
-  log: Logger;
-  approvals: ApprovalBroker | null;
-  masking: MaskingSetup | null;
-}): Promise<SshListener> {
+export async function startSshListener(deps: ListenerDeps): Promise<SshListener> {
   const cfg = deps.loaded.config;
   const lc = cfg.listeners.ssh;
   if (!lc) throw new TypeError('no ssh listener configured');
