@@ -86,7 +86,8 @@ async function serverUser(): Promise<{ name: string; uid: number; gid: number } 
   return created;
 }
 
-function freePort(): Promise<number> {
+/** A free loopback TCP port (bound, read, released). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);

@@ -12,7 +12,7 @@ import { seedOrdersDemo } from '../../src/dev/demo-seed.js';
 import { startPgCluster, type PgCluster } from '../../src/dev/pg-cluster.js';
 import { startGateway, type Gateway } from '../../src/server.js';
 import { generateSigningKeys } from '../../src/ledger/checkpoint.js';
-import type { SessionSummary } from '../../src/ledger/ledger.js';
+import type { LedgerStore, SessionSummary } from '../../src/ledger/ledger.js';
 
 /**
  * A whole Gatehouse test environment of real parts: a throwaway PostgreSQL cluster (SCRAM auth,
@@ -97,14 +97,7 @@ export async function startEnv(opts: EnvOptions = {}): Promise<GatewayEnv> {
     const env = { TEST_ORDERS_PASSWORD: APP_PASSWORD };
     process.env.TEST_ORDERS_PASSWORD = APP_PASSWORD;
     const loaded = loadConfigText(stringify(raw), configFile, env);
-    const logLines: string[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        logLines.push(chunk.toString('utf8'));
-        cb();
-      },
-    });
-    const log: Logger = pino({ level: 'debug', redact: { paths: ['password', '*.password'], censor: '[redacted]' } }, sink);
+    const { log, text: logText } = captureLog();
     const gateway = await startGateway(loaded, log);
     cleanups.push(async () => gateway.close(2_000));
     const port = gateway.postgres!.address.port;
@@ -114,7 +107,7 @@ export async function startEnv(opts: EnvOptions = {}): Promise<GatewayEnv> {
     };
     return {
       dir, cluster, idp, gateway, loaded, configFile, port,
-      logText: () => logLines.join(''),
+      logText,
       token: (clientId) => idp.token(clientId),
       dsn: (database = 'orders') => `postgresql://agent@127.0.0.1:${port}/${database}?sslmode=disable`,
       dispose,
@@ -162,11 +155,28 @@ export function cli(env: GatewayEnv, args: string[]): Promise<RunResult> {
  * writes for it, after every result). Polls the ledger, the thing under test; fails after 15 s.
  */
 export async function endedSession(env: GatewayEnv, subject: string): Promise<SessionSummary> {
+  return latestEndedSession(env.gateway.ledger, subject);
+}
+
+/** The same, on any ledger, optionally on one connection (the SSH and HTTP environments use it too). */
+export async function latestEndedSession(ledger: LedgerStore, subject: string, connection?: string): Promise<SessionSummary> {
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const [s] = await env.gateway.ledger.listSessions({ identity: subject, limit: 1 });
+    const [s] = await ledger.listSessions({ identity: subject, limit: 1, ...(connection ? { connection } : {}) });
     if (s && s.endedAt !== null) return s;
     if (Date.now() > deadline) throw new Error(`the latest session of ${subject} did not end (${s ? s.status : 'none'})`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** A debug-level logger whose lines the test can read (to prove what never reaches a log). */
+export function captureLog(): { log: Logger; text(): string } {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(chunk.toString('utf8'));
+      cb();
+    },
+  });
+  return { log: pino({ level: 'debug', redact: { paths: ['password', '*.password'], censor: '[redacted]' } }, sink), text: () => lines.join('') };
 }

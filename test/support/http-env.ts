@@ -5,8 +5,6 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { generate } from 'selfsigned';
 import { stringify } from 'yaml';
 import { loadConfigText, type LoadedConfig } from '../../src/core/config.js';
@@ -14,7 +12,7 @@ import { startDevIssuer, type DevIssuer } from '../../src/identity/dev-issuer.js
 import type { LedgerRecord } from '../../src/ledger/ledger.js';
 import type { AuditEvent } from '../../src/core/events.js';
 import { startGateway, type Gateway } from '../../src/server.js';
-import { AUDIENCE, CLIENTS, runProgram, type RunResult } from './gateway-fixture.js';
+import { AUDIENCE, CLIENTS, captureLog, latestEndedSession, runProgram, type RunResult } from './gateway-fixture.js';
 
 /**
  * The HTTP test environment: real Node HTTP and HTTPS servers as upstreams (self-signed CA for the
@@ -175,14 +173,8 @@ export async function startHttpEnv(opts: { connections?: Array<Record<string, un
     const configFile = join(dir, 'gatehouse.yaml');
     writeFileSync(configFile, stringify(raw));
     const loaded = loadConfigText(stringify(raw), configFile, {});
-    const logLines: string[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        logLines.push(chunk.toString('utf8'));
-        cb();
-      },
-    });
-    const gateway = await startGateway(loaded, pino({ level: 'debug' }, sink));
+    const { log, text: logText } = captureLog();
+    const gateway = await startGateway(loaded, log);
     cleanups.push(() => gateway.close(2_000));
     const port = gateway.http!.address.port;
     const dispose = async () => {
@@ -192,21 +184,13 @@ export async function startHttpEnv(opts: { connections?: Array<Record<string, un
     return {
       dir, idp, gateway, loaded, port, upstreamPort, seen,
       url: `http://127.0.0.1:${port}`,
-      logText: () => logLines.join(''),
+      logText,
       token: (clientId) => idp.token(clientId),
       async curl(args) {
         if (!existsSync('/usr/bin/curl')) throw new Error('curl is missing: apt-get install -y curl');
         return runProgram('/usr/bin/curl', ['--silent', '--show-error', ...args]);
       },
-      async sessionRecords(subject, connection) {
-        const deadline = Date.now() + 15_000;
-        for (;;) {
-          const [s] = await gateway.ledger.listSessions({ identity: subject, limit: 1, ...(connection ? { connection } : {}) });
-          if (s && s.endedAt !== null) return gateway.ledger.sessionRecords(s.id);
-          if (Date.now() > deadline) throw new Error(`the latest session of ${subject} did not end (${s ? s.status : 'none'})`);
-          await new Promise((r) => setTimeout(r, 5));
-        }
-      },
+      sessionRecords: async (subject, connection) => gateway.ledger.sessionRecords((await latestEndedSession(gateway.ledger, subject, connection)).id),
       async allRecords() {
         const out: Array<{ seq: number; sessionId: string; event: AuditEvent }> = [];
         for await (const r of gateway.ledger.scan()) out.push({ seq: r.seq, sessionId: r.sessionId, event: JSON.parse(r.payload) as AuditEvent });

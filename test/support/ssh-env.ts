@@ -1,14 +1,12 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { loadConfigText, type LoadedConfig } from '../../src/core/config.js';
 import { startDevIssuer, type DevIssuer } from '../../src/identity/dev-issuer.js';
 import type { LedgerRecord } from '../../src/ledger/ledger.js';
 import { startGateway, type Gateway } from '../../src/server.js';
-import { AUDIENCE, CLIENTS, runProgram, type RunResult } from './gateway-fixture.js';
+import { AUDIENCE, CLIENTS, captureLog, latestEndedSession, runProgram, type RunResult } from './gateway-fixture.js';
 import { keygen, startSshd, type Sshd } from './sshd.js';
 
 /**
@@ -65,14 +63,8 @@ export async function startSshEnv(opts: { config?: Record<string, unknown> } = {
     const configFile = join(dir, 'gatehouse.yaml');
     writeFileSync(configFile, stringify(raw));
     const loaded = loadConfigText(stringify(raw), configFile, {});
-    const logLines: string[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        logLines.push(chunk.toString('utf8'));
-        cb();
-      },
-    });
-    const gateway = await startGateway(loaded, pino({ level: 'debug' }, sink));
+    const { log, text: logText } = captureLog();
+    const gateway = await startGateway(loaded, log);
     cleanups.push(() => gateway.close(2_000));
     const port = gateway.ssh!.address.port;
     const knownHosts = join(dir, 'known_hosts');
@@ -91,21 +83,13 @@ export async function startSshEnv(opts: { config?: Record<string, unknown> } = {
     };
     return {
       dir, sshd, idp, gateway, loaded, configFile, port, knownHosts,
-      logText: () => logLines.join(''),
+      logText,
       token: (clientId) => idp.token(clientId),
       sshArgs,
       sshEnv,
       ssh: (token, user, command, o = {}) =>
         runProgram('/usr/bin/ssh', [...sshArgs(user, o.extra), command], { env: sshEnv(token), ...(o.input !== undefined ? { input: o.input } : {}) }),
-      async sessionRecords(subject, connection) {
-        const deadline = Date.now() + 15_000;
-        for (;;) {
-          const [s] = await gateway.ledger.listSessions({ identity: subject, limit: 1, ...(connection ? { connection } : {}) });
-          if (s && s.endedAt !== null) return gateway.ledger.sessionRecords(s.id);
-          if (Date.now() > deadline) throw new Error(`the latest session of ${subject} did not end (${s ? s.status : 'none'})`);
-          await new Promise((r) => setTimeout(r, 5));
-        }
-      },
+      sessionRecords: async (subject, connection) => gateway.ledger.sessionRecords((await latestEndedSession(gateway.ledger, subject, connection)).id),
       dispose,
       [Symbol.asyncDispose]: dispose,
     };

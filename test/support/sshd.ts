@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../../src/dev/pg-cluster.js';
 import { runProgram } from './gateway-fixture.js';
+
+export { freePort };
 
 /**
  * A real OpenSSH sshd for tests: its own config, host key and authorized key on a free loopback
@@ -28,17 +30,6 @@ export function requireBinaries(bins: Array<{ path: string; pkg: string }>): voi
   if (missing.length > 0) {
     throw new Error(`missing ${missing.map((b) => b.path).join(', ')}: apt-get install -y --no-install-recommends ${[...new Set(missing.map((b) => b.pkg))].join(' ')}`);
   }
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export async function keygen(file: string, comment = 'test'): Promise<string> {
