@@ -18,6 +18,8 @@ const keysGenerate = async (o: Parameters<Integrity['keysGenerate']>[0]) => (awa
 const evidence = async (id: string, o: Parameters<Integrity['evidence']>[1]) => (await import('./integrity-commands.js')).evidence(id, o);
 const verifyEvidence = async (f: string, o: Parameters<Integrity['verifyEvidenceFile']>[1]) => (await import('./integrity-commands.js')).verifyEvidenceFile(f, o);
 const token = async (o: Parameters<typeof import('./token.js').token>[0]) => (await import('./token.js')).token(o);
+const kubeconfig = async (o: import('./kubeconfig.js').KubeconfigOptions) => (await import('./kubeconfig.js')).kubeconfig(o);
+const execCredential = async (o: Parameters<typeof import('./kubeconfig.js').execCredential>[0]) => (await import('./kubeconfig.js')).execCredential(o);
 type Approvals = typeof import('./approvals.js');
 const approvalsList = async (o: Parameters<Approvals['approvalsList']>[0]) => (await import('./approvals.js')).approvalsList(o);
 const approvalsShow = async (id: string, o: Parameters<Approvals['approvalsShow']>[1]) => (await import('./approvals.js')).approvalsShow(id, o);
@@ -138,6 +140,27 @@ program
   .option('--client-secret <secret>', 'client secret (default: $GATEHOUSE_CLIENT_SECRET, or the dev issuer config)')
   .option('--resource <uri>', 'resource / audience to ask for (default: identity.audience)')
   .action((o) => run(() => token(o)));
+
+program
+  .command('kubeconfig')
+  .description('print a kubeconfig that points kubectl at a Kubernetes connection through the gateway')
+  .addOption(configOption())
+  .requiredOption('--connection <name>', 'the kubernetes connection')
+  .option('--server <url>', 'the gateway\'s https base URL as agents reach it (default: from listeners.http)')
+  .option('--token-env <var>', 'the environment variable kubectl\'s credential plugin reads the OIDC token from', 'GATEHOUSE_TOKEN')
+  .option('--token-command <cmd>', 'instead, a shell command that prints the token (e.g. "gatehouse token --client ci-bot")')
+  .option('--ca <file>', 'PEM CA bundle to trust for the gateway (default: its certificate when self-issued)')
+  .option('--insecure', 'skip TLS verification of the gateway (development only)')
+  .option('-n, --namespace <ns>', 'the context\'s default namespace')
+  .option('--plugin-command <cmd>', 'the gatehouse command kubectl runs for the token (default: this gatehouse, by absolute path)')
+  .action((o) => run(() => kubeconfig(o)));
+
+program
+  .command('exec-credential')
+  .description('kubectl exec credential plugin: print an ExecCredential with the OIDC token (used by the kubeconfig above)')
+  .option('--env <var>', 'read the token from this environment variable', 'GATEHOUSE_TOKEN')
+  .option('--command <cmd>', 'run this shell command and use what it prints as the token')
+  .action((o) => run(() => execCredential(o)));
 
 const approvalsCmd = program
   .command('approvals')

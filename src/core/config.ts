@@ -85,6 +85,18 @@ const approvalsSection = z.strictObject({
   url: z.url().optional(),
 });
 
+/** who may use the management API (listeners.api) for the console: groups per role; see docs/security.md */
+const consoleSection = z.strictObject({
+  roles: z.strictObject({
+    /** read: sessions, reports, recordings, integrity */
+    auditors: z.array(z.string().min(1)).default([]),
+    /** read, and decide approvals (still only those whose rule names one of their groups) */
+    reviewers: z.array(z.string().min(1)).default([]),
+    /** everything, including the console's own access log */
+    admins: z.array(z.string().min(1)).default([]),
+  }),
+});
+
 const upstreamTls = z.strictObject({
   mode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).default('prefer'),
   ca: z.string().optional(),
@@ -177,6 +189,32 @@ const httpConnection = z.strictObject({
   timeout: duration.default(60_000),
 });
 
+/** what the gateway presents to the Kubernetes API server; the agent never sees it */
+const kubernetesCredential = z.discriminatedUnion('type', [
+  /** a service-account (or other bearer) token */
+  z.strictObject({ type: z.literal('token'), token: z.string().min(1).optional(), tokenFile: z.string().optional() })
+    .refine((c) => (c.token === undefined) !== (c.tokenFile === undefined), { message: 'give exactly one of token or tokenFile' }),
+  /** a client certificate and its key: PEM text, or files */
+  z.strictObject({ type: z.literal('clientCertificate'), cert: z.string().min(1), key: z.string().min(1) }),
+]);
+
+const kubernetesConnection = z.strictObject({
+  name,
+  type: z.literal('kubernetes'),
+  /** the API server's URL (https) */
+  server: z.url().refine((u) => u.startsWith('https://'), 'use the API server\'s https:// URL'),
+  /** PEM CA bundle of the API server (text or a file) */
+  ca: z.string().optional(),
+  credential: kubernetesCredential,
+  /** host names (Host header / SNI) that select this connection, besides the /c/<name>/ path prefix */
+  hosts: z.array(z.string().min(1)).default([]),
+  groups: z.array(z.string().min(1)).min(1, 'map at least one group, or nobody can use this connection'),
+  /** request and response headers kept in the record (names, case-insensitive); never Authorization or cookies */
+  recordHeaders: z.array(z.string().min(1)).default(['content-type', 'content-length', 'user-agent', 'kubectl-command', 'kubectl-session', 'audit-id']),
+  /** upstream response headers deadline; also the idle timeout of ordinary response bodies (watches, logs -f and exec are not cut when idle) */
+  timeout: duration.default(60_000),
+});
+
 const statementKind = z.enum([
   'select', 'insert', 'update', 'delete', 'merge', 'truncate', 'drop', 'alter', 'create', 'grant', 'revoke', 'copy', 'do', 'call',
   'set_role', 'set_session_authorization', 'alter_system', 'explain', 'transaction', 'set', 'show', 'vacuum', 'prepare', 'execute', 'other',
@@ -203,6 +241,14 @@ const policyRule = z.strictObject({
       methods: z.array(z.string().regex(/^[A-Za-z]+$/).transform((m) => m.toUpperCase())).min(1).optional(),
       // HTTP: path patterns; a `*` segment is one segment, a `**` segment any rest (docs/configuration.md)
       paths: z.array(z.string().startsWith('/', 'a path pattern starts with /')).min(1).optional(),
+      /** Kubernetes: verbs (get, list, watch, create, update, patch, delete, deletecollection) */
+      verbs: z.array(z.string().regex(/^[a-z*]+$/, 'a verb is lower case (get, list, watch, create, update, patch, delete, deletecollection) or *')).min(1).optional(),
+      /** Kubernetes: resources as `pods`, `pods/exec`, `pods/*`, `deployments.apps`, `*` */
+      resources: z.array(z.string().regex(/^[a-z0-9.*-]+(\/[a-z0-9*-]+)?$/, 'use resource[.group][/subresource], e.g. pods, pods/exec, deployments.apps')).min(1).optional(),
+      /** Kubernetes: namespaces (`*` at the end for a prefix); a rule with namespaces never matches a cluster-wide request */
+      namespaces: z.array(z.string().min(1)).min(1).optional(),
+      /** Kubernetes: object names (`*` at the end for a prefix) */
+      names: z.array(z.string().min(1)).min(1).optional(),
       /** SSH: shell commands, as `program [args...]` patterns (`rm -rf`, `systemctl stop`, `shutdown`) */
       commands: z.array(z.string().regex(/\S/, 'give a program name')).min(1).optional(),
       /** functions called anywhere in the statement (bare or schema-qualified names) */
@@ -238,10 +284,11 @@ const policyRule = z.strictObject({
       Boolean(m.statement || m.tables || m.unbounded !== undefined || m.program !== undefined || m.functions),
       Boolean(m.commands),
       Boolean(m.methods || m.paths),
+      Boolean(m.verbs || m.resources || m.namespaces || m.names),
     ].filter(Boolean).length;
     return kinds <= 1;
   }, {
-    message: 'a rule matches one kind of command: SQL (statement, tables, unbounded, program, functions), shell (commands) or HTTP (methods, paths); write one rule per kind',
+    message: 'a rule matches one kind of command: SQL (statement, tables, unbounded, program, functions), shell (commands), HTTP (methods, paths) or Kubernetes (verbs, resources, namespaces, names); write one rule per kind',
   });
 
 const maskingStrategy = z.enum(['redact', 'partial', 'pseudonym', 'null']);
@@ -376,7 +423,7 @@ export const ConfigSchema = z.strictObject({
     ssh: sshListener.optional(),
     http: httpListener.optional(),
   }),
-  connections: z.array(z.discriminatedUnion('type', [postgresConnection, sshConnection, httpConnection])).default([]),
+  connections: z.array(z.discriminatedUnion('type', [postgresConnection, sshConnection, httpConnection, kubernetesConnection])).default([]),
   /** guardrails, evaluated in order; the first matching rule decides */
   policies: z.array(policyRule).default([]),
   policy: z
@@ -412,6 +459,8 @@ export const ConfigSchema = z.strictObject({
     })
     .default({ maxClientMessageBytes: 16 * MiB, maxServerMessageBytes: 64 * MiB, handshakeTimeout: 15_000, maxSessions: 10_000 }),
   approvals: approvalsSection.default({}),
+  /** roles of the management API's console routes (absent: nobody may read sessions through the API) */
+  console: consoleSection.optional(),
   /** masking of sensitive values in results and in the ledger */
   masking: maskingSection.default({ detectors: [], rules: [] }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
@@ -426,6 +475,9 @@ export type SshConnectionConfig = Extract<ConnectionConfig, { type: 'ssh' }>;
 export type SshListenerConfig = z.output<typeof sshListener>;
 export type HttpConnectionConfig = Extract<ConnectionConfig, { type: 'http' }>;
 export type HttpListenerConfig = z.output<typeof httpListener>;
+export type KubernetesConnectionConfig = Extract<ConnectionConfig, { type: 'kubernetes' }>;
+/** the connections served by the HTTP listener */
+export type WebConnectionConfig = HttpConnectionConfig | KubernetesConnectionConfig;
 export type DevClient = z.output<typeof devClient>;
 export type PolicyRule = z.output<typeof policyRule>;
 export type MaskingConfig = z.output<typeof maskingSection>;
@@ -433,6 +485,7 @@ export type MaskingRule = z.output<typeof maskingRule>;
 export type ListenerTlsConfig = z.output<typeof listenerTls>;
 export type ApiListenerConfig = z.output<typeof apiListener>;
 export type ApprovalsConfig = z.output<typeof approvalsSection>;
+export type ConsoleConfig = z.output<typeof consoleSection>;
 
 export interface LoadedConfig {
   config: Config;

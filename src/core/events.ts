@@ -7,7 +7,7 @@
  * are not known to this layer at all.
  */
 
-export type Protocol = 'postgres' | 'ssh' | 'http';
+export type Protocol = 'postgres' | 'ssh' | 'http' | 'kubernetes';
 
 export type SessionStatus = 'active' | 'ok' | 'denied' | 'error';
 
@@ -355,7 +355,48 @@ export interface HttpRequestEvent {
   query: Record<string, string | string[]>;
   /** the connection's recordHeaders that were present (never Authorization, Cookie, or the credential header) */
   headers: Record<string, string>;
+  /** Kubernetes connections: the request in the API server's terms */
+  kubernetes?: KubeRequestRecord;
   decision?: DecisionRecord;
+}
+
+/** A Kubernetes API request's attributes, as the API server derives them. */
+export interface KubeRequestRecord {
+  /** get, list, watch, create, update, patch, delete, deletecollection (resource requests); the lower-case method otherwise */
+  verb: string;
+  /** false for /version, /healthz, /openapi and discovery */
+  resourceRequest: boolean;
+  /** '' for the core group */
+  apiGroup: string;
+  apiVersion: string;
+  resource: string;
+  subresource: string;
+  namespace: string;
+  name: string;
+}
+
+/**
+ * An upgraded Kubernetes stream (exec, attach, port-forward over WebSocket or SPDY), recorded when
+ * it ends; the http.request before it was recorded write-ahead. The terminal-style recording
+ * (stdin as input, stdout and stderr as output) plays in `gatehouse replay`.
+ */
+export interface KubeStreamEvent {
+  type: 'kubernetes.stream';
+  requestSeq: number;
+  transport: 'websocket' | 'spdy';
+  /** the negotiated subprotocol (v5.channel.k8s.io, portforward.k8s.io, ...) */
+  subprotocol: string | null;
+  status: 'ok' | 'error' | 'interrupted';
+  /** the remote command's exit code, from the error channel's Status (null: not a command, or not told) */
+  exitCode: number | null;
+  stdin: StreamRecord;
+  stdout: StreamRecord;
+  stderr: StreamRecord;
+  /** asciicast v2 file, relative to the recordings directory */
+  recording: { file: string; bytes: number; sha256: string; events: number } | null;
+  durationUs: number;
+  error: string | null;
+  masked?: { rules: string[] };
 }
 
 /** Its response (or how it failed), recorded when the response body has been streamed to the agent. */
@@ -405,7 +446,10 @@ export type AuditEvent =
   | SshForwardEvent
   | SshRefusedEvent
   | HttpRequestEvent
-  | HttpResponseEvent;
+  | HttpResponseEvent
+  | KubeStreamEvent
+  | ConsoleViewEvent
+  | ConsoleExportEvent;
 
 export type AuditEventType = AuditEvent['type'];
 
@@ -447,10 +491,54 @@ export function commandText(e: AuditEvent): string | null {
     case 'ssh.forward':
       return `forward to ${e.host}:${e.port}`;
     case 'http.request': {
+      if (e.kubernetes) {
+        const k = e.kubernetes;
+        const what = k.resourceRequest
+          ? `${k.verb} ${k.apiGroup ? `${k.resource}.${k.apiGroup}` : k.resource}${k.subresource ? `/${k.subresource}` : ''}${k.name ? ` ${k.name}` : ''}${k.namespace && k.resource !== 'namespaces' ? ` -n ${k.namespace}` : ''}`
+          : `${k.verb} ${e.path}`;
+        const cmd = k.subresource === 'exec' ? e.query['command'] : undefined;
+        return `${what}${cmd === undefined ? '' : ` -- ${[cmd].flat().join(' ')}`} (${e.method} ${e.path})`;
+      }
       const q = Object.entries(e.query).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}=${x}`)).join('&');
       return `${e.method} ${e.path}${q ? `?${q}` : ''}`;
     }
     default:
       return null;
   }
+}
+
+/** A console role (config `console.roles`): auditors read, reviewers also decide approvals, admins everything. */
+export type ConsoleRole = 'auditor' | 'reviewer' | 'admin';
+
+/** Who used the management API: the verified identity of the bearer token, and the console role it mapped to. */
+export interface ConsoleViewerRecord extends ActorRecord {
+  /** SHA-256 of the whole token (hex), to match the IdP's own log */
+  tokenSha256: string;
+  role: ConsoleRole;
+}
+
+/**
+ * The auditors are audited: a session's report was read through the management API. Recorded under
+ * the ledger's own session id '' (like checkpoints), before the report is sent.
+ */
+export interface ConsoleViewEvent {
+  type: 'console.view';
+  viewer: ConsoleViewerRecord;
+  /** what was read: the session report model (JSON) */
+  what: 'session.report';
+  /** the session whose report was read */
+  sessionId: string;
+}
+
+/** Something left the API as a file: a session's HTML report, or an SSH terminal recording (after its digest checked out). */
+export interface ConsoleExportEvent {
+  type: 'console.export';
+  viewer: ConsoleViewerRecord;
+  what: 'session.report.html' | 'ssh.recording';
+  sessionId: string;
+  /** ssh.recording: the file, its channel and the digest it was checked against */
+  file?: string;
+  channel?: number;
+  bytes?: number;
+  sha256?: string;
 }

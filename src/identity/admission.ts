@@ -19,6 +19,7 @@ const HOW: Record<ConnectionConfig['type'], string> = {
   postgres: 'use a configured connection name as the database name',
   ssh: 'use a configured connection name as the SSH user name (ssh CONNECTION@gateway)',
   http: 'use /c/CONNECTION/... as the path, or a host name configured in the connection\'s hosts',
+  kubernetes: 'point kubectl at https://GATEWAY/c/CONNECTION (gatehouse kubeconfig --connection CONNECTION prints a kubeconfig)',
 };
 
 /** Finds the connection and checks the group mapping; throws the refusal. */
@@ -33,7 +34,7 @@ export function admit<T extends ConnectionConfig['type']>(
     throw new GatehouseError('GH_ERR_CONNECTION_UNKNOWN', `there is no connection named "${name ?? ''}" on this gateway; ${HOW[type]}`);
   }
   if (found.type !== type) {
-    throw new GatehouseError('GH_ERR_CONNECTION_UNKNOWN', `connection "${found.name}" is a ${found.type} connection; reach it through the gateway's ${found.type} listener`);
+    throw new GatehouseError('GH_ERR_CONNECTION_UNKNOWN', `connection "${found.name}" is a ${found.type} connection; reach it through the gateway's ${found.type === 'kubernetes' ? 'http' : found.type} listener`);
   }
   const connection = found as Extract<ConnectionConfig, { type: T }>;
   const grant = authorize(principal, connection);

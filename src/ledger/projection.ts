@@ -78,6 +78,12 @@ export function sessionOps(seq: number, sessionId: string, time: number, event: 
       if (event.status === 'error' || (event.statusCode !== null && event.statusCode >= 500)) ops.push({ sql: 'UPDATE sessions SET errors = errors + 1 WHERE id = ?', params: [sessionId] });
       return ops;
     }
+    case 'kubernetes.stream': {
+      const tag = event.exitCode !== null ? `exit ${event.exitCode}` : event.transport;
+      const ops: SqlOp[] = [{ sql: 'UPDATE commands SET status = ?, tag = ? WHERE seq = ?', params: [event.status, tag, event.requestSeq] }];
+      if (event.status === 'error') ops.push({ sql: 'UPDATE sessions SET errors = errors + 1 WHERE id = ?', params: [sessionId] });
+      return ops;
+    }
     case 'ssh.exit': {
       const tag = event.exitCode !== null ? `exit ${event.exitCode}` : event.signal !== null ? `signal ${event.signal}` : null;
       const ops: SqlOp[] = [{ sql: 'UPDATE commands SET status = ?, tag = ? WHERE seq = ?', params: [event.status, tag, event.commandSeq] }];

@@ -1,6 +1,7 @@
 import type { Config, PolicyRule } from '../core/config.js';
 import type { Principal } from '../identity/principal.js';
 import type { Classification, Operation } from './classify.js';
+import type { KubeAttributes } from '../protocols/kubernetes/attributes.js';
 import { commandMatches, type ShellParse } from './shell.js';
 
 /**
@@ -27,9 +28,39 @@ export interface HttpCommand {
 }
 
 export type Command =
-  | { text: string; classification: Classification; shell?: undefined; http?: undefined }
-  | { text: string; shell: ShellParse; classification?: undefined; http?: undefined }
-  | { text: string; http: HttpCommand; classification?: undefined; shell?: undefined };
+  | { text: string; classification: Classification; shell?: undefined; http?: undefined; kube?: undefined }
+  | { text: string; shell: ShellParse; classification?: undefined; http?: undefined; kube?: undefined }
+  | { text: string; http: HttpCommand; kube?: KubeAttributes; classification?: undefined; shell?: undefined };
+
+/** `prod`, `team-*`: exact, or a prefix with a trailing `*`; `*` alone is anything. */
+const globMatches = (pattern: string, value: string): boolean =>
+  pattern.endsWith('*') ? value.startsWith(pattern.slice(0, -1)) : pattern === value;
+
+/**
+ * A Kubernetes resource pattern, RBAC-like: `pods` is the resource itself (not its subresources),
+ * `pods/exec` one subresource, `pods/*` any of them, `*` everything, `*` + `/scale` any scale.
+ * Without a group (`secrets`) it names the resource in any API group; `deployments.apps` one group.
+ */
+export function resourceMatches(pattern: string, a: Pick<KubeAttributes, 'apiGroup' | 'resource' | 'subresource'>): boolean {
+  const slash = pattern.indexOf('/');
+  const res = slash < 0 ? pattern : pattern.slice(0, slash);
+  const sub = slash < 0 ? '' : pattern.slice(slash + 1);
+  if (sub === '' ? a.subresource !== '' && res !== '*' : sub !== '*' && sub !== a.subresource) return false;
+  if (sub === '*' && a.subresource === '') return false;
+  if (res === '*') return true;
+  const dot = res.indexOf('.');
+  if (dot < 0) return res === a.resource;
+  return res.slice(0, dot) === a.resource && res.slice(dot + 1) === a.apiGroup;
+}
+
+function kubeMatches(m: PolicyRule['match'], a: KubeAttributes): boolean {
+  if (!a.resourceRequest) return false;
+  if (m.verbs && !m.verbs.some((v) => v === '*' || v === a.verb)) return false;
+  if (m.resources && !m.resources.some((r) => resourceMatches(r, a))) return false;
+  if (m.namespaces && (a.namespace === '' || !m.namespaces.some((n) => globMatches(n, a.namespace)))) return false;
+  if (m.names && (a.name === '' || !m.names.some((n) => globMatches(n, a.name)))) return false;
+  return true;
+}
 
 /**
  * An HTTP path pattern: segments compared one by one; `*` is any one segment, `**` (last) any rest,
@@ -87,6 +118,7 @@ function ruleApplies(r: PolicyRule, principal: Principal, connection: string, cm
   if (m.between && !inWindow(m.between, now)) return false;
   if (m.text && !regex(m.text).test(cmd.text)) return false;
   const sql = cmd.classification;
+  if (m.verbs || m.resources || m.namespaces || m.names) return cmd.kube !== undefined && kubeMatches(m, cmd.kube);
   if (m.methods || m.paths) {
     if (!cmd.http) return false;
     if (m.methods && !m.methods.includes(cmd.http.method.toUpperCase())) return false;
@@ -101,6 +133,11 @@ function ruleApplies(r: PolicyRule, principal: Principal, connection: string, cm
 
 function describe(r: PolicyRule, cmd: Command): string {
   if (r.reason) return r.reason;
+  if (cmd.kube) {
+    const k = cmd.kube;
+    const what = k.resourceRequest ? `${k.verb} ${k.subresource ? `${k.resource}/${k.subresource}` : k.resource}${k.namespace ? ` in namespace ${k.namespace}` : ''}` : `${k.verb} ${k.path}`;
+    return r.action === 'review' ? `${what} needs a reviewer's approval` : `${what} is not allowed here`;
+  }
   if (cmd.http) return r.action === 'review' ? `${cmd.http.method} ${cmd.http.path} needs a reviewer's approval` : `${cmd.http.method} ${cmd.http.path} is not allowed here`;
   if (cmd.shell) {
     const hit = cmd.shell.commands.filter((c) => !r.match.commands || r.match.commands.some((p) => commandMatches(p, c)));

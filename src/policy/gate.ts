@@ -4,6 +4,7 @@ import type { Principal } from '../identity/principal.js';
 import { classify, statementShape, type Classification } from './classify.js';
 import { decide, type Decision } from './decide.js';
 import { parseShell } from './shell.js';
+import { describeKube, type KubeAttributes } from '../protocols/kubernetes/attributes.js';
 
 /**
  * A session's policy, bound once to its principal and connection: what a protocol asks for each
@@ -24,6 +25,8 @@ export interface CommandGate {
   shell(text: string): GateDecision;
   /** an HTTP request (path normalised, without the query) */
   http(method: string, path: string): GateDecision;
+  /** a Kubernetes API request: its attributes, and the HTTP method and normalised path */
+  kube(method: string, path: string, attributes: KubeAttributes): GateDecision;
 }
 
 const callOf = (oid: number): Classification => ({
@@ -42,6 +45,11 @@ export function commandGate(cfg: Pick<Config, 'policies' | 'policy'>, principal:
     shell: (text) => ({ ...decide(cfg, principal, connection, { text, shell: parseShell(text) }), shape: `sh:${text}` }),
     // a grant covers the method and path
     http: (method, path) => ({ ...decide(cfg, principal, connection, { text: `${method} ${path}`, http: { method, path } }), shape: `http:${method} ${path}` }),
+    // a grant covers the request in Kubernetes terms (verb, resource, namespace, name)
+    kube: (method, path, attributes) => {
+      const text = describeKube(attributes);
+      return { ...decide(cfg, principal, connection, { text, http: { method, path }, kube: attributes }), shape: `k8s:${text}` };
+    },
   };
 }
 
@@ -51,6 +59,7 @@ export const allowAll: CommandGate = {
   functionCall: () => ({ action: 'allow', policy: 'default', reason: 'no rule matched', reviewers: [], timeoutMs: 0, shape: null }),
   shell: () => ({ action: 'allow', policy: 'default', reason: 'no rule matched', reviewers: [], timeoutMs: 0, shape: null }),
   http: () => ({ action: 'allow', policy: 'default', reason: 'no rule matched', reviewers: [], timeoutMs: 0, shape: null }),
+  kube: () => ({ action: 'allow', policy: 'default', reason: 'no rule matched', reviewers: [], timeoutMs: 0, shape: null }),
 };
 
 /** The decision as recorded on the command. */

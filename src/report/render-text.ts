@@ -58,6 +58,7 @@ export function eventDetail(e: ReportEvent, protocol = 'postgres'): string {
       return e.refused ? refusedText(e.refused) : '';
     case 'ssh.forward':
     case 'http.response':
+    case 'kubernetes.stream':
       return q(e.command);
     case 'http.request':
       return `${q(e.command)}${e.decision ? ` — ${e.decision.action} by policy "${e.decision.policy}"${e.decision.reason ? `: ${e.decision.reason}` : ''}` : ''}`;

@@ -43,6 +43,7 @@ function sessionActivity(records: readonly LedgerRecord[]): string {
     [count((r) => r.event.type === 'ssh.exec'), 'exec command'],
     [count((r) => r.event.type === 'ssh.sftp'), 'file operation'],
     [count((r) => r.event.type === 'pg.query' || r.event.type === 'pg.execute' || r.event.type === 'pg.function_call'), 'SQL statement'],
+    [count((r) => r.event.type === 'http.request'), 'HTTP request'],
   ] as const;
   const ran = parts.filter(([n]) => n > 0).map(([n, what]) => plural(n, what));
   return ran.length === 0 ? 'it ran no commands' : `it ran ${ran.join(', ')}`;
@@ -50,7 +51,13 @@ function sessionActivity(records: readonly LedgerRecord[]): string {
 
 /** The recording of a session's first shell, or of the shell on `channel`. */
 export function findRecording(sessionId: string, records: readonly LedgerRecord[], dir: string, channel?: number): RecordingRef {
-  const all = records.flatMap((r) => (r.event.type === 'ssh.recording' ? [r.event] : []));
+  // a Kubernetes exec/attach stream's recording is played the same way: shown as channel 0 of its request
+  const all = records.flatMap((r): SshRecordingEvent[] => {
+    if (r.event.type === 'ssh.recording') return [r.event];
+    const k = r.event;
+    if (k.type !== 'kubernetes.stream' || k.recording === null) return [];
+    return [{ type: 'ssh.recording', channel: 0, shellSeq: k.requestSeq, file: k.recording.file, bytes: k.recording.bytes, sha256: k.recording.sha256, events: k.recording.events, durationUs: k.durationUs }];
+  });
   const shells = records.flatMap((r) => (r.event.type === 'ssh.shell' ? [{ seq: r.seq, event: r.event }] : []));
   const see = `see gatehouse report ${sessionId}`;
   if (records.some((r) => r.type === 'ssh.recording' && r.event.type !== 'ssh.recording')) {

@@ -209,6 +209,16 @@ function describe(rec: LedgerRecord): ReportEvent {
         command: `response to #${e.requestSeq}: ${what}${e.error ? ` (${e.error})` : ''}, request body ${body(e.requestBody)}, response body ${body(e.responseBody)}, ${(e.durationUs / 1000).toFixed(1)} ms${e.masked ? `, masked by ${e.masked.rules.join(', ')}` : ''}`,
       };
     }
+    case 'kubernetes.stream': {
+      const st = (name: string, b: { bytes: number }) => `${name} ${b.bytes} bytes`;
+      const exit = e.exitCode !== null ? `exit ${e.exitCode}` : e.status;
+      const rec = e.recording ? `, recording ${e.recording.file} (sha256 ${e.recording.sha256.slice(0, 16)}…)` : '';
+      return {
+        ...base,
+        statementSeq: e.requestSeq,
+        command: `${e.transport} stream of #${e.requestSeq}${e.subprotocol ? ` (${e.subprotocol})` : ''}: ${exit}${e.error ? ` (${e.error})` : ''}, ${st('stdin', e.stdin)}, ${st('stdout', e.stdout)}, ${st('stderr', e.stderr)}, ${(e.durationUs / 1000).toFixed(1)} ms${rec}${e.masked ? `, masked by ${e.masked.rules.join(', ')}` : ''}`,
+      };
+    }
     default: {
       const ssh = describeSsh(rec, base);
       if (ssh) return ssh;

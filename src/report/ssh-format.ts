@@ -7,7 +7,7 @@ import type { ReportRecording, ReportSftp, ReportShell, ReportSshExit } from './
 /** The upstream of a session: "user@host:port (host key SHA256:...)" for SSH, with the database for PostgreSQL. */
 export function upstreamText(u: SessionStartEvent['upstream'], protocol: string, tls: (on: boolean) => string): string {
   if (protocol === 'ssh') return `${u.user}@${u.host}:${u.port}${u.hostKey ? ` (host key ${u.hostKey})` : ''}`;
-  if (protocol === 'http') return `${u.host}:${u.port} (credential ${u.user})${tls(u.tls)}`;
+  if (protocol === 'http' || protocol === 'kubernetes') return `${u.host}:${u.port} (credential ${u.user})${tls(u.tls)}`;
   return `${u.user}@${u.host}:${u.port}/${u.database}${tls(u.tls)}`;
 }
 

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { configPath, type HttpConnectionConfig, type LoadedConfig } from '../../core/config.js';
+import { configPath, type HttpConnectionConfig, type KubernetesConnectionConfig, type LoadedConfig, type WebConnectionConfig } from '../../core/config.js';
 import { GatehouseError } from '../../core/errors.js';
 
 /**
@@ -14,10 +14,12 @@ export interface UpstreamCredential {
   value: string | null;
   /** the secret strings in it, scrubbed from recorded samples should the upstream echo them */
   secrets: string[];
-  type: HttpConnectionConfig['credential']['type'];
+  type: HttpConnectionConfig['credential']['type'] | KubernetesConnectionConfig['credential']['type'];
+  /** a client certificate presented in the upstream TLS handshake instead of a header (Kubernetes) */
+  tls: { cert: string; key: string } | null;
 }
 
-function readSecret(loaded: LoadedConfig, c: HttpConnectionConfig, file: string, what: string): string {
+function readSecret(loaded: LoadedConfig, c: WebConnectionConfig, file: string, what: string): string {
   try {
     return readFileSync(configPath(loaded, file), 'utf8').replace(/\r?\n$/, '');
   } catch (e) {
@@ -25,23 +27,37 @@ function readSecret(loaded: LoadedConfig, c: HttpConnectionConfig, file: string,
   }
 }
 
-export function upstreamCredential(loaded: LoadedConfig, c: HttpConnectionConfig): UpstreamCredential {
+/** PEM given inline, or the file it is in. */
+export function pemOrFile(loaded: LoadedConfig, c: WebConnectionConfig, value: string, what: string): string {
+  return value.includes('-----BEGIN') ? value : readSecret(loaded, c, value, what);
+}
+
+export function upstreamCredential(loaded: LoadedConfig, c: WebConnectionConfig): UpstreamCredential {
+  if (c.type === 'kubernetes') {
+    const cred = c.credential;
+    if (cred.type === 'token') {
+      const token = cred.token ?? readSecret(loaded, c, cred.tokenFile!, 'token');
+      return { header: 'authorization', value: `Bearer ${token}`, secrets: [token], type: 'token', tls: null };
+    }
+    const key = pemOrFile(loaded, c, cred.key, 'client key');
+    return { header: null, value: null, secrets: [key], type: 'clientCertificate', tls: { cert: pemOrFile(loaded, c, cred.cert, 'client certificate'), key } };
+  }
   const cred = c.credential;
   switch (cred.type) {
     case 'none':
-      return { header: null, value: null, secrets: [], type: 'none' };
+      return { header: null, value: null, secrets: [], type: 'none', tls: null };
     case 'bearer': {
       const token = cred.token ?? readSecret(loaded, c, cred.tokenFile!, 'token');
-      return { header: 'authorization', value: `Bearer ${token}`, secrets: [token], type: 'bearer' };
+      return { header: 'authorization', value: `Bearer ${token}`, secrets: [token], type: 'bearer', tls: null };
     }
     case 'basic': {
       const password = cred.password ?? readSecret(loaded, c, cred.passwordFile!, 'password');
       const encoded = Buffer.from(`${cred.username}:${password}`, 'utf8').toString('base64');
-      return { header: 'authorization', value: `Basic ${encoded}`, secrets: [password, encoded], type: 'basic' };
+      return { header: 'authorization', value: `Basic ${encoded}`, secrets: [password, encoded], type: 'basic', tls: null };
     }
     case 'header': {
       const value = cred.value ?? readSecret(loaded, c, cred.valueFile!, 'header value');
-      return { header: cred.name.toLowerCase(), value, secrets: [value], type: 'header' };
+      return { header: cred.name.toLowerCase(), value, secrets: [value], type: 'header', tls: null };
     }
   }
 }

@@ -44,20 +44,35 @@ export function httpStatusOf(code: ErrorCode): number {
 /** A header parameter value (quoted-string) without quotes or backslashes to escape. */
 const quotable = (s: string) => s.replace(/["\\\r\n]/g, ' ');
 
-export function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string): void {
+/** How a refusal is written: Gatehouse's JSON error, or a Kubernetes `Status` object (what kubectl and client libraries read). */
+export type ErrorFormat = 'json' | 'kubernetes';
+
+const KUBE_REASONS: Record<number, string> = {
+  400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 502: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout',
+};
+
+/** A Kubernetes `metav1.Status` failure; the Gatehouse error code is its first cause. */
+export function kubeStatus(status: number, code: ErrorCode, message: string): Record<string, unknown> {
+  return {
+    kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: KUBE_REASONS[status] ?? 'InternalError',
+    details: { causes: [{ reason: code, message }] }, code: status,
+  };
+}
+
+export function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string, format: ErrorFormat = 'json'): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = JSON.stringify({ error: { code, message } });
+  const body = JSON.stringify(format === 'kubernetes' ? kubeStatus(status, code, message) : { error: { code, message } });
   const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' };
   if (status === 401) headers['www-authenticate'] = `Bearer realm="gatehouse", error="invalid_token", error_description="${quotable(message)}"`;
   res.writeHead(status, headers);
   res.end(body);
 }
 
-export function sendGatehouseError(res: ServerResponse, err: GatehouseError, status = httpStatusOf(err.code)): void {
-  sendError(res, status, err.code, err.message);
+export function sendGatehouseError(res: ServerResponse, err: GatehouseError, status = httpStatusOf(err.code), format: ErrorFormat = 'json'): void {
+  sendError(res, status, err.code, err.message, format);
 }
 
 /**
@@ -88,7 +103,7 @@ export function discardBody(req: IncomingMessage, limit = DISCARD_MAX): Promise<
 }
 
 /** A refusal before (or instead of) forwarding: the body is discarded, then the error sent. */
-export async function refuse(req: IncomingMessage, res: ServerResponse, err: GatehouseError, status = httpStatusOf(err.code)): Promise<void> {
+export async function refuse(req: IncomingMessage, res: ServerResponse, err: GatehouseError, status = httpStatusOf(err.code), format: ErrorFormat = 'json'): Promise<void> {
   await discardBody(req);
-  sendGatehouseError(res, err, status);
+  sendGatehouseError(res, err, status, format);
 }

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { monoUs, nowUs } from '../../core/clock.js';
-import type { HttpConnectionConfig } from '../../core/config.js';
+import type { WebConnectionConfig } from '../../core/config.js';
+import type { Duplex } from 'node:stream';
 import { GatehouseError, asGatehouseError } from '../../core/errors.js';
 import { commandText, type AuditEvent, type ClientRecord, type HttpRequestEvent, type HttpResponseEvent } from '../../core/events.js';
 import type { Logger } from '../../core/log.js';
@@ -13,7 +14,9 @@ import { SessionMasker, newTally } from '../../masking/session.js';
 import { commandGate, decisionRecord, type GateDecision } from '../../policy/gate.js';
 import type { ListenerDeps } from '../deps.js';
 import { emptyBody } from './body-tap.js';
-import { refuse, sendError } from './errors.js';
+import { refuse, sendError, type ErrorFormat } from './errors.js';
+import { kubeAttributes, type KubeAttributes } from '../kubernetes/attributes.js';
+import { proxyUpgrade, upgradeRefusal } from '../kubernetes/upgrade.js';
 import { forward, type ForwardOutcome, type HttpRoute } from './forward.js';
 import { PathError, recordedHeaders, recordedQuery, selectConnection, upstreamPath } from './request-parts.js';
 
@@ -28,8 +31,16 @@ export type HttpGatewayDeps = ListenerDeps;
 export interface ExchangeContext {
   deps: HttpGatewayDeps;
   routes: ReadonlyMap<string, HttpRoute>;
-  connections: readonly HttpConnectionConfig[];
+  connections: readonly WebConnectionConfig[];
   log: Logger;
+  /** where Kubernetes exec/attach streams are recorded (asciicast) */
+  recordingsDir: string;
+}
+
+/** An Upgrade request (Kubernetes exec, attach, port-forward): the agent's socket, and bytes read past the headers. */
+export interface UpgradeRequest {
+  socket: Duplex;
+  head: Buffer;
 }
 
 const BEARER = /^Bearer +([^\s]+) *$/i;
@@ -49,7 +60,7 @@ function clientOf(req: IncomingMessage): ClientRecord {
   };
 }
 
-export async function handleExchange(req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext): Promise<void> {
+export async function handleExchange(req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, upgrade?: UpgradeRequest): Promise<void> {
   const started = monoUs();
   const { deps } = ctx;
   const cfg = deps.loaded.config;
@@ -64,6 +75,8 @@ export async function handleExchange(req: IncomingMessage, res: ServerResponse, 
   const path = q < 0 ? url : url.slice(0, q);
   const search = q < 0 ? '' : url.slice(q);
   const sel = selectConnection(ctx.connections, req.headers.host, path);
+  const kind = ctx.connections.find((c) => c.name === sel.name)?.type === 'kubernetes' ? 'kubernetes' : 'http';
+  const format: ErrorFormat = kind === 'kubernetes' ? 'kubernetes' : 'json';
 
   let token: string | null = null;
   let principal: Principal | null = null;
@@ -72,18 +85,18 @@ export async function handleExchange(req: IncomingMessage, res: ServerResponse, 
   try {
     token = bearerToken(req.headers.authorization, cfg.identity.maxTokenBytes);
     principal = await deps.verifier.verify(token);
-    const admission = admit(principal, sel.name, cfg.connections, 'http');
+    const admission = admit(principal, sel.name, cfg.connections, kind);
     route = ctx.routes.get(admission.connection.name)!;
     authorizedBy = admission.authorizedBy;
   } catch (e) {
     const err = asGatehouseError(e, 'GH_ERR_TOKEN_MALFORMED', 'the token could not be verified');
     ctx.log.info({ code: err.code, connection: sel.name, subject: principal?.subject, err: err.detail ?? err.message, client: `${client.address}:${client.port}` }, 'http access refused');
     try {
-      await deps.ledger.append([{ sessionId: randomUUID(), time: nowUs(), event: deniedEvent('http', err, sel.name, client, principal, token) }]);
+      await deps.ledger.append([{ sessionId: randomUUID(), time: nowUs(), event: deniedEvent(kind, err, sel.name, client, principal, token) }]);
     } catch (le) {
       ctx.log.error({ err: (le as Error).message }, 'ledger append failed while recording a refusal');
     }
-    await refuse(req, res, err);
+    await refuse(req, res, err, undefined, format);
     return;
   }
 
@@ -92,7 +105,7 @@ export async function handleExchange(req: IncomingMessage, res: ServerResponse, 
   const log = ctx.log.child({ session: sessionId });
   const record = (events: AuditEvent[]) => deps.ledger.append(events.map((event) => ({ sessionId, time: nowUs(), event })));
   const start: AuditEvent = {
-    type: 'session.start', protocol: 'http', connection: c.name, identity: principal, authorizedBy, client,
+    type: 'session.start', protocol: kind, connection: c.name, identity: principal, authorizedBy, client,
     upstream: { host: route.host, port: route.port, database: null, user: route.credential.type, tls: route.tls }, parameters: {},
   };
   const end = (status: 'ok' | 'error', reason: string): AuditEvent => ({
@@ -106,14 +119,17 @@ export async function handleExchange(req: IncomingMessage, res: ServerResponse, 
     if (!(e instanceof PathError)) throw e;
     const err = new GatehouseError('GH_ERR_PROTOCOL', `the request path is refused: ${e.message}`);
     await record([start, end('error', `${err.code}: ${err.message}`)]).catch((le: unknown) => log.error({ err: (le as Error).message }, 'ledger append failed for a refused path'));
-    await refuse(req, res, err, 400);
+    await refuse(req, res, err, 400, format);
     return;
   }
 
-  const d: GateDecision = commandGate(cfg, principal, c.name).http(method, up.decoded);
+  const attrs: KubeAttributes | null = kind === 'kubernetes' ? kubeAttributes(method, up.decoded, search) : null;
+  const gate = commandGate(cfg, principal, c.name);
+  const d: GateDecision = attrs ? gate.kube(method, up.decoded, attrs) : gate.http(method, up.decoded);
   const approvalId = d.action === 'review' ? newApprovalId() : undefined;
   const request: HttpRequestEvent = {
     type: 'http.request', method, path: up.raw, query: recordedQuery(search), headers: recordedHeaders(req.headers, c.recordHeaders, route.credential.header),
+    ...(attrs ? { kubernetes: kubeRecord(attrs) } : {}),
     ...(d.action === 'allow' && d.policy === 'default' ? {} : { decision: decisionRecord(d, approvalId) }),
   };
   let requestSeq: number;
@@ -121,13 +137,13 @@ export async function handleExchange(req: IncomingMessage, res: ServerResponse, 
     [, requestSeq] = (await record([start, request])) as [number, number];
   } catch (e) {
     log.error({ err: (e as Error).message }, 'ledger append failed; refusing the request');
-    await refuse(req, res, new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the audit ledger cannot record this request, so the gateway refuses it'), 503);
+    await refuse(req, res, new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the audit ledger cannot record this request, so the gateway refuses it'), 503, format);
     return;
   }
   log.info({ connection: c.name, subject: principal.subject, method, path: up.raw, action: d.action }, 'http request');
 
   const masker = deps.masking ? new SessionMasker(deps.masking, principal, c.name) : null;
-  const finish = async (o: Pick<ForwardOutcome, 'status' | 'statusCode' | 'responseHeaders' | 'requestTap' | 'responseTap' | 'error'>): Promise<void> => {
+  const finish = async (o: Pick<ForwardOutcome, 'status' | 'statusCode' | 'responseHeaders' | 'requestTap' | 'responseTap' | 'error'>, after: AuditEvent[] = []): Promise<void> => {
     const tally = newTally();
     const m = masker?.hasDetectors ? masker : null;
     const response: HttpResponseEvent = {
@@ -138,7 +154,7 @@ export async function handleExchange(req: IncomingMessage, res: ServerResponse, 
     if (tally.rules.size > 0) response.masked = { rules: [...tally.rules].sort() };
     const failed = o.status === 'error';
     try {
-      await record([response, end(failed ? 'error' : 'ok', o.error ? `${o.error.code}: ${o.error.message}` : o.status === 'blocked' ? 'not forwarded' : 'request completed')]);
+      await record([response, ...after, end(failed ? 'error' : 'ok', o.error ? `${o.error.code}: ${o.error.message}` : o.status === 'blocked' ? 'not forwarded' : 'request completed')]);
     } catch (e) {
       log.error({ err: (e as Error).message }, 'ledger append failed for a response already passed on');
     }
@@ -147,22 +163,48 @@ export async function handleExchange(req: IncomingMessage, res: ServerResponse, 
 
   if (d.action === 'block') {
     const err = new GatehouseError('GH_ERR_POLICY_BLOCKED', `blocked by policy "${d.policy}": ${d.reason}`);
-    await refuse(req, res, err);
+    await refuse(req, res, err, undefined, format);
     await finish({ ...refused, status: 'blocked', error: err });
     return;
   }
   if (d.action === 'review') {
-    const held = await hold(req, res, deps.approvals, d, approvalId!, { sessionId, requestSeq, connection: c.name, principal, text: commandText(request) ?? `${method} ${up.raw}`, log });
+    const held = await hold(req, res, deps.approvals, d, approvalId!, { sessionId, requestSeq, connection: c.name, principal, text: commandText(request) ?? `${method} ${up.raw}`, log, format, protocol: kind });
     if (held !== 'approved') {
       await finish({ ...refused, status: held.status, error: held.error });
       return;
     }
   }
 
-  const outcome = await forward(req, res, route, up.raw + search, client.address, cfg.recording.maxStreamBytes);
-  if (outcome.gatewayStatus !== null && outcome.error) await refuse(req, res, outcome.error, outcome.gatewayStatus);
+  if (upgrade) {
+    const refusal = upgradeRefusal(attrs);
+    if (refusal) {
+      await refuse(req, res, refusal, 400, format);
+      await finish({ ...refused, status: 'blocked', error: refusal });
+      return;
+    }
+    const u = await proxyUpgrade(req, res, upgrade, route, up.raw + search, {
+      sessionId, requestSeq, recordingsDir: ctx.recordingsDir, masker, maxStreamBytes: cfg.recording.maxStreamBytes, log,
+    });
+    if (u.gatewayStatus !== null && u.error) await refuse(req, res, u.error, u.gatewayStatus, format);
+    if (u.error) log.warn({ code: u.error.code, err: u.error.detail ?? u.error.message, status: u.status }, 'upgraded request failed');
+    await finish(u, u.stream ? [u.stream] : []);
+    return;
+  }
+
+  // watches and followed logs may stay quiet for long: only ordinary bodies have an idle timeout
+  const streaming = attrs !== null && (attrs.verb === 'watch' || (attrs.subresource === 'log' && /(^|[?&])follow=(true|1)(&|$)/.test(search)));
+  const outcome = await forward(req, res, route, up.raw + search, client.address, cfg.recording.maxStreamBytes, streaming ? 0 : c.timeout);
+  if (outcome.gatewayStatus !== null && outcome.error) await refuse(req, res, outcome.error, outcome.gatewayStatus, format);
   if (outcome.error) log.warn({ code: outcome.error.code, err: outcome.error.detail ?? outcome.error.message, status: outcome.status }, 'http request failed');
   await finish(outcome);
+}
+
+/** The attributes as recorded (the path is on the request record already). */
+function kubeRecord(a: KubeAttributes): NonNullable<HttpRequestEvent['kubernetes']> {
+  return {
+    verb: a.verb, resourceRequest: a.resourceRequest, apiGroup: a.apiGroup, apiVersion: a.apiVersion, resource: a.resource,
+    subresource: a.subresource, namespace: a.namespace, name: a.name,
+  };
 }
 
 type Held = 'approved' | { status: 'blocked' | 'interrupted'; error: GatehouseError };
@@ -170,17 +212,17 @@ type Held = 'approved' | { status: 'blocked' | 'interrupted'; error: GatehouseEr
 /** Holds a request (its body unread) until a reviewer decides; the agent that leaves cancels it. */
 async function hold(
   req: IncomingMessage, res: ServerResponse, approvals: ApprovalBroker | null, d: GateDecision, approvalId: string,
-  r: { sessionId: string; requestSeq: number; connection: string; principal: Principal; text: string; log: Logger },
+  r: { sessionId: string; requestSeq: number; connection: string; principal: Principal; text: string; log: Logger; format: ErrorFormat; protocol: 'http' | 'kubernetes' },
 ): Promise<Held> {
   if (!approvals) {
     const err = new GatehouseError('GH_ERR_APPROVAL_DENIED', `policy "${d.policy}" needs a reviewer's approval, and this gateway has no approvals configured. The request was not forwarded.`);
-    await refuse(req, res, err);
+    await refuse(req, res, err, undefined, r.format);
     return { status: 'blocked', error: err };
   }
   let outcome;
   try {
     const pending = await approvals.request({
-      id: approvalId, sessionId: r.sessionId, statementSeq: r.requestSeq, protocol: 'http', connection: r.connection, requester: r.principal,
+      id: approvalId, sessionId: r.sessionId, statementSeq: r.requestSeq, protocol: r.protocol, connection: r.connection, requester: r.principal,
       policy: d.policy, reason: d.reason, text: r.text, shape: d.shape ?? r.text, reviewers: d.reviewers, timeoutMs: d.timeoutMs,
     });
     r.log.info({ approval: approvalId, policy: d.policy, hint: approvals.hint(approvalId) }, 'http request held for review');
@@ -199,13 +241,13 @@ async function hold(
     if (gone || res.destroyed) return { status: 'interrupted', error: new GatehouseError('GH_ERR_APPROVAL_CANCELLED', 'the agent disconnected while the request waited for approval') };
   } catch (e) {
     const err = asGatehouseError(e, 'GH_ERR_LEDGER_UNAVAILABLE', 'the approval request could not be recorded; the request was not forwarded');
-    await refuse(req, res, err, 503);
+    await refuse(req, res, err, 503, r.format);
     return { status: 'blocked', error: err };
   }
   if (outcome.decision !== 'approved') {
     const why = outcome.by === 'reviewer' ? `denied by ${outcome.reviewer?.subject ?? 'a reviewer'}${outcome.reason ? `: ${outcome.reason}` : ''}` : `not approved (${outcome.by})`;
     const err = new GatehouseError('GH_ERR_APPROVAL_DENIED', `approval ${approvalId} ${why}. The request was not forwarded.`);
-    await refuse(req, res, err);
+    await refuse(req, res, err, undefined, r.format);
     return { status: 'blocked', error: err };
   }
   return 'approved';

@@ -1,13 +1,12 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
-import { readFileSync } from 'node:fs';
 import { Agent, type Dispatcher } from 'undici';
-import { configPath, type HttpConnectionConfig, type LoadedConfig } from '../../core/config.js';
+import type { LoadedConfig, WebConnectionConfig } from '../../core/config.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { HttpResponseEvent } from '../../core/events.js';
 import { BodyTap } from './body-tap.js';
-import { upstreamCredential, type UpstreamCredential } from './credential.js';
+import { pemOrFile, upstreamCredential, type UpstreamCredential } from './credential.js';
 import { withoutHopByHop } from './request-parts.js';
 
 /**
@@ -18,8 +17,10 @@ import { withoutHopByHop } from './request-parts.js';
 
 /** A connection as the listener serves it: its upstream, its credential, its pool of sockets. */
 export interface HttpRoute {
-  connection: HttpConnectionConfig;
+  connection: WebConnectionConfig;
   credential: UpstreamCredential;
+  /** what the upstream TLS handshake needs: the private CA, the client certificate (for upgrades, which bypass undici) */
+  tlsOptions: { ca?: string; cert?: string; key?: string };
   dispatcher: Agent;
   /** `https://host:port` */
   origin: string;
@@ -29,21 +30,20 @@ export interface HttpRoute {
   tls: boolean;
 }
 
-export function httpRoute(loaded: LoadedConfig, c: HttpConnectionConfig): HttpRoute {
-  const url = new URL(c.url);
+export function httpRoute(loaded: LoadedConfig, c: WebConnectionConfig): HttpRoute {
+  const url = new URL(c.type === 'kubernetes' ? c.server : c.url);
   const tls = url.protocol === 'https:';
-  let ca: string | Buffer | undefined;
-  if (c.ca !== undefined) {
-    try {
-      ca = c.ca.includes('-----BEGIN') ? c.ca : readFileSync(configPath(loaded, c.ca));
-    } catch (e) {
-      throw new GatehouseError('GH_ERR_CONFIG_READ', `connections "${c.name}": cannot read the CA file ${c.ca}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  }
+  const credential = upstreamCredential(loaded, c);
+  const tlsOptions: HttpRoute['tlsOptions'] = {
+    ...(c.ca !== undefined ? { ca: pemOrFile(loaded, c, c.ca, 'CA') } : {}),
+    ...(credential.tls ?? {}),
+  };
   return {
     connection: c,
-    credential: upstreamCredential(loaded, c),
-    dispatcher: new Agent({ ...(ca !== undefined ? { connect: { ca } } : {}), headersTimeout: c.timeout, bodyTimeout: c.timeout }),
+    credential,
+    tlsOptions,
+    // bodyTimeout is set per request (watches and followed logs stay open while idle)
+    dispatcher: new Agent({ connect: { ...tlsOptions }, headersTimeout: c.timeout, bodyTimeout: c.timeout }),
     origin: url.origin,
     basePath: url.pathname,
     host: url.hostname,
@@ -88,6 +88,7 @@ const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UN
 /** Sends the request upstream and streams the answer to the agent; never throws. */
 export async function forward(
   req: IncomingMessage, res: ServerResponse, route: HttpRoute, target: string, clientAddress: string, maxSampleBytes: number,
+  bodyTimeout = route.connection.timeout,
 ): Promise<ForwardOutcome> {
   const c = route.connection;
   const ac = new AbortController();
@@ -105,7 +106,7 @@ export async function forward(
   try {
     response = await route.dispatcher.request({
       origin: route.origin, path: target, method: req.method ?? 'GET', headers: upstreamHeaders(req.headers, route, clientAddress), body,
-      headersTimeout: c.timeout, bodyTimeout: c.timeout, signal: ac.signal,
+      headersTimeout: c.timeout, bodyTimeout, signal: ac.signal,
     });
   } catch (e) {
     res.off('close', onClose);

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { HttpConnectionConfig } from '../../core/config.js';
+import type { WebConnectionConfig } from '../../core/config.js';
 
 /**
  * Pure pieces of an HTTP request through the gateway: which connection it is for, its path on
@@ -42,7 +42,7 @@ export function hostName(host: string | undefined): string | null {
  * is then the agent's), else the `/c/<name>/` prefix (stripped). `name` null: neither.
  */
 export function selectConnection(
-  connections: readonly HttpConnectionConfig[], host: string | undefined, path: string,
+  connections: readonly WebConnectionConfig[], host: string | undefined, path: string,
 ): { name: string | null; rest: string; by: 'host' | 'path' | null } {
   const h = hostName(host);
   if (h !== null) {
