@@ -62,7 +62,7 @@ export async function startGateway(loaded: LoadedConfig, log: Logger): Promise<G
   let ssh: SshListener | null = null;
   let http: HttpListener | null = null;
   try {
-    if (cfg.listeners.api) api = await startApi({ loaded, broker: approvals, verifier, log: log.child({ component: 'api' }) });
+    if (cfg.listeners.api) api = await startApi({ loaded, broker: approvals, verifier, ledger, log: log.child({ component: 'api' }) });
     else if (cfg.policies.some((p) => p.action === 'review')) {
       log.warn('policies hold statements for review, but listeners.api is not configured: nobody can decide, so held statements time out as denied');
     }

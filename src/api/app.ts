@@ -2,19 +2,37 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { isGatehouseError } from '../core/errors.js';
 import type { ServerTlsOptions } from '../core/tls.js';
 import type { Logger } from '../core/log.js';
+import type { LedgerStore } from '../ledger/ledger.js';
 import { approvalRoutes, type ApprovalRoutesDeps } from './approvals-routes.js';
 import { bearerAuth, type BearerVerifier } from './auth.js';
+import { consoleRoutes } from './console-routes.js';
 import { errorBody, httpStatusFor } from './http-errors.js';
+import { integrityRoutes, type VerificationKeys } from './integrity-routes.js';
+import { collectRoutes, openApiDocument } from './openapi.js';
+import { schemaErrorFormatter } from './schemas.js';
 
 /**
- * The Gatehouse HTTP API (fastify): today the reviewers' side of approvals. Fastify's own logger
+ * The Gatehouse HTTP API (fastify): the reviewers' side of approvals and, given a ledger, the
+ * console's read routes (sessions, reports, recordings, integrity) behind console roles. Every
+ * route carries a JSON schema; /api/openapi.json is generated from them. Fastify's own logger
  * stays off; this module logs one line per request itself (method, route, status, caller, time)
  * so no header, and so no Authorization header, can reach a log line.
  */
 
+/** What the console's read routes need; without it only the approvals routes exist. */
+export interface ConsoleApiDeps {
+  /** the gateway's own ledger store: read for the routes, appended to for console.view / console.export */
+  ledger: LedgerStore;
+  /** where SSH terminal recordings are (config recordingsDir()) */
+  recordingsDir: string;
+  /** the public key and witness copies verification checks against (read at each run) */
+  verificationKeys(): Promise<VerificationKeys>;
+}
+
 export interface ApiDeps extends ApprovalRoutesDeps {
   verifier: BearerVerifier;
   log: Logger;
+  console?: ConsoleApiDeps;
 }
 
 export interface ApiOptions {
@@ -36,12 +54,17 @@ export function buildApi(deps: ApiDeps, options: ApiOptions = {}): FastifyInstan
     forceCloseConnections: true,
     routerOptions: { maxParamLength: 128 },
     return503OnClosing: true,
+    // an unknown query parameter is a 400 (a mistyped filter must not silently list everything)
+    ajv: { customOptions: { removeAdditional: false } },
+    schemaErrorFormatter,
   } as const;
   // An HTTPS instance differs from an HTTP one only in its raw server type; the request and reply
   // objects are the same, so both are handled as the default FastifyInstance.
   const app = (options.tls ? Fastify({ ...common, https: { ...options.tls } }) : Fastify(common)) as unknown as FastifyInstance;
 
   app.decorateRequest('principal', null);
+  app.decorateRequest('consoleRole', null);
+  const routes = collectRoutes(app);
 
   app.addHook('onSend', async (_req, reply, payload) => {
     // decisions and pending statements are not for caches or content sniffing
@@ -72,12 +95,24 @@ export function buildApi(deps: ApiDeps, options: ApiOptions = {}): FastifyInstan
 
   app.setNotFoundHandler(async (req, reply) => reply.code(404).send(errorBody('GH_ERR_USAGE', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`)));
 
-  app.get('/api/health', async () => ({ status: 'ok' }));
+  app.get('/api/health', {
+    schema: { summary: 'Liveness (no token)', role: 'public', response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } },
+  }, async () => ({ status: 'ok' }));
+
+  let openapi: Record<string, unknown> | null = null;
+  app.get('/api/openapi.json', {
+    schema: { summary: 'This API as an OpenAPI 3.1 document (no token: it describes, it holds no data)', role: 'public', response: { 200: { type: 'object', additionalProperties: true } } },
+  }, async () => (openapi ??= openApiDocument(routes, { title: 'Gatehouse management API', version: '1' })));
 
   // everything else needs a bearer token; the hook runs before the body is even read
   void app.register(async (scope) => {
     scope.addHook('onRequest', bearerAuth(deps.verifier, log));
     approvalRoutes(scope, deps);
+    if (deps.console) {
+      const roles = deps.roles ?? null;
+      consoleRoutes(scope, { ledger: deps.console.ledger, roles, recordingsDir: deps.console.recordingsDir });
+      integrityRoutes(scope, { ledger: deps.console.ledger, roles, verificationKeys: deps.console.verificationKeys, log });
+    }
   });
 
   return app;

@@ -20,9 +20,15 @@ export function httpStatusFor(code: ErrorCode): number {
     case 'GH_ERR_UNAUTHENTICATED':
       return 401;
     case 'GH_ERR_APPROVAL_FORBIDDEN':
+    case 'GH_ERR_ACCESS_DENIED':
       return 403;
     case 'GH_ERR_APPROVAL_NOT_FOUND':
+    case 'GH_ERR_SESSION_NOT_FOUND':
+    case 'GH_ERR_RECORDING_NOT_FOUND':
       return 404;
+    // the file on disk is not the one the ledger holds the digest of
+    case 'GH_ERR_RECORDING_MISMATCH':
+      return 409;
     case 'GH_ERR_APPROVAL_DECIDED':
       return 409;
     case 'GH_ERR_USAGE':

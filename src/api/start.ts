@@ -1,10 +1,17 @@
+import { createPublicKey } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { baseUrlOf } from '../approvals/review-commands.js';
-import type { LoadedConfig } from '../core/config.js';
+import { recordingsDir, type LoadedConfig } from '../core/config.js';
 import { GatehouseError } from '../core/errors.js';
 import { serverTlsOptions } from '../core/tls.js';
-import { buildApi, type ApiDeps } from './app.js';
+import { checkpointOptions } from '../ledger/checkpointer.js';
+import type { LedgerStore } from '../ledger/ledger.js';
+import { parseWitness } from '../ledger/verify-tree.js';
+import { buildApi, type ApiDeps, type ConsoleApiDeps } from './app.js';
+import type { VerificationKeys } from './integrity-routes.js';
 
 /** Starts the HTTP API on `listeners.api` (host, port, TLS). The server wiring calls it. */
 
@@ -20,14 +27,43 @@ export interface ApiServer {
 
 const LOOPBACK = /^(127\.|::1$|localhost$)/;
 
-export async function startApi(deps: ApiDeps & { loaded: LoadedConfig }): Promise<ApiServer> {
+/**
+ * What verification checks against, from the config as `gatehouse verify` does: the public half of
+ * the gateway's signing key, and the witness file when it exists.
+ */
+export function verificationKeysFrom(loaded: LoadedConfig): () => Promise<VerificationKeys> {
+  return async () => {
+    const opts = checkpointOptions(loaded);
+    const witnessFile = opts?.witnessFile ?? null;
+    const witness = witnessFile && existsSync(witnessFile) ? parseWitness(await readFile(witnessFile, 'utf8'), witnessFile) : [];
+    return {
+      publicKey: opts ? createPublicKey(opts.key) : null,
+      keySource: opts ? 'the gateway\'s own signing key' : null,
+      witness,
+      witnessFile,
+    };
+  };
+}
+
+/** The console's dependencies from the config and the gateway's ledger store. */
+export function consoleDepsFrom(loaded: LoadedConfig, ledger: LedgerStore): ConsoleApiDeps {
+  return { ledger, recordingsDir: recordingsDir(loaded), verificationKeys: verificationKeysFrom(loaded) };
+}
+
+/**
+ * `ledger`: the gateway's own store; with it the console's read routes are served (roles from
+ * `console.roles`), without it only the approvals routes.
+ */
+export async function startApi(deps: ApiDeps & { loaded: LoadedConfig; ledger?: LedgerStore }): Promise<ApiServer> {
   const cfg = deps.loaded.config.listeners.api;
   if (!cfg) throw new TypeError('startApi needs listeners.api in the config');
   const tls = cfg.tls ? await serverTlsOptions(deps.loaded, cfg.tls, 'listeners.api.tls') : null;
   if (!tls && !LOOPBACK.test(cfg.host)) {
     deps.log.warn({ host: cfg.host }, 'the API listens without TLS on a non-loopback address: reviewers\' bearer tokens cross the network in clear (set listeners.api.tls)');
   }
-  const app = buildApi(deps, { tls });
+  const roles = deps.roles !== undefined ? deps.roles : deps.loaded.config.console?.roles ?? null;
+  const consoleDeps = deps.console ?? (deps.ledger ? consoleDepsFrom(deps.loaded, deps.ledger) : undefined);
+  const app = buildApi({ ...deps, roles, ...(consoleDeps ? { console: consoleDeps } : {}) }, { tls });
   try {
     await app.listen({ host: cfg.host, port: cfg.port });
   } catch (e) {
