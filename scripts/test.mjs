@@ -16,6 +16,8 @@ const tools = [
   { bin: 'tmux', pkg: 'tmux' },
   // the HTTP gateway's tests drive curl
   { bin: 'curl', pkg: 'curl' },
+  // the Kubernetes gateway's tests drive kubectl (Debian ships 1.20; any newer kubectl on PATH is used instead)
+  { bin: 'kubectl', pkg: 'kubernetes-client' },
 ];
 
 function found(bin) {
