@@ -282,7 +282,20 @@ export async function proxyUpgrade(
     }
   }
   const rec = new StreamRecorder(o.maxStreamBytes, cast);
-  const tap = transport === 'websocket' ? new WebSocketTap(subprotocol ?? '', rec) : new SpdyTap(rec);
+  let tap: WebSocketTap | SpdyTap;
+  try {
+    const q = target.indexOf('?');
+    const ports = q < 0 ? [] : new URLSearchParams(target.slice(q + 1)).getAll('ports').map(Number).filter((n) => Number.isInteger(n) && n > 0 && n < 65536);
+    tap = transport === 'websocket' ? new WebSocketTap(subprotocol ?? '', rec, { portForward: !isCommand, ports }) : new SpdyTap(rec);
+  } catch (e) {
+    // a subprotocol the tap cannot read: refused before the agent sees the 101
+    upSocket.destroy();
+    await cast?.close().catch(() => undefined);
+    return {
+      ...none, status: 'error', statusCode: null, gatewayStatus: 502,
+      error: new GatehouseError('GH_ERR_UPSTREAM_PROTOCOL', `the API server chose a stream protocol the gateway cannot record (${subprotocol ?? 'none'}), so the stream is refused`, { detail: (e as Error).message }),
+    };
+  }
   rec.onViolation = () => {
     agent.destroy();
     upSocket.destroy();
