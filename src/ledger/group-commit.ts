@@ -29,12 +29,15 @@ export type CommitBatch<X> = (records: SequencedRecord[], extras: X[]) => Promis
 interface Pending<X> {
   records: readonly NewRecord[];
   extra: X | undefined;
+  behind: boolean;
   resolve: (seqs: number[]) => void;
   reject: (e: GatehouseError) => void;
 }
 
 /** Most records one commit carries; more wait for the next commit. */
 const MAX_BATCH_RECORDS = 2000;
+/** How long records of what already happened wait for a write-ahead commit to ride with. */
+export const BEHIND_DELAY_MS = 5;
 
 export class GroupCommitter<X> {
   private readonly queue: Array<Pending<X>> = [];
@@ -43,6 +46,9 @@ export class GroupCommitter<X> {
   private idleWaiters: Array<() => void> = [];
   private readonly frontier = new MerkleFrontier();
   private readonly listeners = new Set<(size: number) => void>();
+  /** queued appends that must not wait (write-ahead records: a client waits on them) */
+  private urgent = 0;
+  private behindTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly commit: CommitBatch<X>,
@@ -52,11 +58,18 @@ export class GroupCommitter<X> {
     for (const h of committedHashes) this.frontier.append(leafHash(h));
   }
 
-  append(records: readonly NewRecord[], extra?: X): Promise<number[]> {
+  /**
+   * `behind`: records of what already happened (a result, an exit), which nobody waits on before
+   * going on. They are not committed on their own at once but ride with the next write-ahead
+   * commit, or go after BEHIND_DELAY_MS: a client's next statement then waits for one commit,
+   * not for the previous result's commit and then its own. Order is kept either way (one queue).
+   */
+  append(records: readonly NewRecord[], extra?: X, behind = false): Promise<number[]> {
     if (this.closed) return Promise.reject(new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the ledger is closed'));
     if (records.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
-      this.queue.push({ records, extra, resolve, reject });
+      this.queue.push({ records, extra, behind, resolve, reject });
+      if (!behind) this.urgent += 1;
       this.dispatch();
     });
   }
@@ -73,7 +86,11 @@ export class GroupCommitter<X> {
   /** Refuses new appends and waits for queued ones to finish. */
   async close(): Promise<void> {
     this.closed = true;
-    if (this.inFlight || this.queue.length > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+    if (this.inFlight || this.queue.length > 0) {
+      const idle = new Promise<void>((r) => this.idleWaiters.push(r));
+      this.dispatch();
+      await idle;
+    }
   }
 
   private dispatch(): void {
@@ -84,10 +101,28 @@ export class GroupCommitter<X> {
       for (const w of waiters) w();
       return;
     }
+    if (this.urgent === 0 && !this.closed) {
+      // only records of what already happened: give a write-ahead append a moment to join them
+      this.behindTimer ??= setTimeout(() => {
+        this.behindTimer = null;
+        this.flushBehind();
+      }, BEHIND_DELAY_MS);
+      return;
+    }
+    this.flushBehind();
+  }
+
+  private flushBehind(): void {
+    if (this.behindTimer) {
+      clearTimeout(this.behindTimer);
+      this.behindTimer = null;
+    }
+    if (this.inFlight || this.queue.length === 0) return;
     const batch: Array<Pending<X>> = [];
     let count = 0;
     while (this.queue.length > 0 && (count === 0 || count + this.queue[0]!.records.length <= MAX_BATCH_RECORDS)) {
       const p = this.queue.shift()!;
+      if (!p.behind) this.urgent -= 1;
       batch.push(p);
       count += p.records.length;
     }

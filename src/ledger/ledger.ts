@@ -82,13 +82,22 @@ export interface LedgerHead {
   hash: string;
 }
 
+export interface AppendOptions {
+  /**
+   * Records of what already happened (a result, an exit status): nobody waits on them before going
+   * on, so they may wait a few milliseconds to share the next write-ahead commit. Still durable
+   * before the promise resolves.
+   */
+  behind?: boolean;
+}
+
 export interface LedgerWriter {
   /**
    * Appends records in order. The promise resolves once they are durable (fsynced) and yields
    * their sequence numbers; it rejects with GH_ERR_LEDGER_UNAVAILABLE when the store cannot
    * append, in which case none of the given records were stored.
    */
-  append(records: readonly NewRecord[]): Promise<number[]>;
+  append(records: readonly NewRecord[], opts?: AppendOptions): Promise<number[]>;
   close(): Promise<void>;
 }
 

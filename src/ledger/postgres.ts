@@ -5,7 +5,7 @@ import { nowUs } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import type { AuditEvent, AuditEventType, Protocol, SessionStatus } from '../core/events.js';
 import { GroupCommitter } from './group-commit.js';
-import type { LedgerStore, LedgerHead, LedgerRecord, SessionFilter, SessionSummary, StoredRecord, NewRecord } from './ledger.js';
+import type { LedgerStore, LedgerHead, LedgerRecord, SessionFilter, SessionSummary, StoredRecord, NewRecord, AppendOptions } from './ledger.js';
 import { checkPgReadable, migratePg } from './postgres-schema.js';
 import { recordOps, type SqlOp } from './projection.js';
 import { pgTsQuery, type CommandHit, type SearchFilter, type SearchPage } from './search.js';
@@ -117,8 +117,8 @@ export class PostgresLedger implements LedgerStore {
     return this.log;
   }
 
-  append(records: readonly NewRecord[]): Promise<number[]> {
-    return this.writable().append(records);
+  append(records: readonly NewRecord[], opts: AppendOptions = {}): Promise<number[]> {
+    return this.writable().append(records, undefined, opts.behind === true);
   }
 
   treeHead(): { size: number; root: string } {

@@ -8,8 +8,7 @@ import { GatehouseError } from '../core/errors.js';
 import type { AuditEvent, AuditEventType, Protocol, SessionStatus } from '../core/events.js';
 import { GENESIS_HASH } from './canonical.js';
 import type {
-  LedgerHead, LedgerReader, LedgerStore, LedgerRecord, NewRecord, SessionFilter, SessionSummary, StoredRecord,
-} from './ledger.js';
+  LedgerHead, LedgerReader, LedgerStore, LedgerRecord, NewRecord, SessionFilter, SessionSummary, StoredRecord, AppendOptions } from './ledger.js';
 import { recordOps, type SqlOp } from './projection.js';
 import { checkReadable, migrate, PRUNED_PAYLOAD } from './sqlite-schema.js';
 import { SqliteWriteThread } from './sqlite-writer.js';
@@ -188,8 +187,8 @@ export class SqliteLedger implements LedgerStore {
     return (prepared(this.db, 'SELECT hash FROM records WHERE seq <= ? ORDER BY seq').raw().all(upTo) as Array<[string]>).map((r) => r[0]);
   }
 
-  append(records: readonly NewRecord[]): Promise<number[]> {
-    return this.writable().append(records);
+  append(records: readonly NewRecord[], opts: AppendOptions = {}): Promise<number[]> {
+    return this.writable().append(records, undefined, opts.behind === true);
   }
 
   async head(): Promise<LedgerHead> {

@@ -216,11 +216,18 @@ export class PgSession {
     if (this.draining && this.idleNow()) void this.shutdown();
   }
 
-  /** Result records are not awaited; if one cannot be stored the session ends (fail closed). */
+  /**
+   * Result records are not awaited; if one cannot be stored the session ends (fail closed). It may
+   * share its commit with the next statement's write-ahead record: when that commit fails, the
+   * statement's own refusal (it was not run) is what the client is told, so this one waits a turn.
+   */
   private appendBehind(records: PendingRecord[]): void {
-    this.o.ledger.append(records.map((r) => ({ sessionId: this.id, time: r.time, event: r.event }))).catch((e: unknown) => {
-      this.o.log.error({ err: (e as Error).message }, 'ledger append of a result failed; ending the session');
-      void this.fail(new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the audit ledger cannot record results; the session ends'));
+    this.o.ledger.append(records.map((r) => ({ sessionId: this.id, time: r.time, event: r.event })), { behind: true }).catch((e: unknown) => {
+      setImmediate(() => {
+        if (this.ended) return;
+        this.o.log.error({ err: (e as Error).message }, 'ledger append of a result failed; ending the session');
+        void this.fail(new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the audit ledger cannot record results; the session ends'));
+      });
     });
   }
 

@@ -198,7 +198,7 @@ export class SshClientConnection {
       recordingsDir: recordingsDir(deps.loaded), maxStreamBytes: cfg.recording.maxStreamBytes,
       record: (events) => deps.ledger.append(events.map((event) => ({ sessionId: this.id, time: nowUs(), event }))),
       recordBehind: (events) => {
-        void deps.ledger.append(events.map((event) => ({ sessionId: this.id, time: nowUs(), event })))
+        void deps.ledger.append(events.map((event) => ({ sessionId: this.id, time: nowUs(), event })), { behind: true })
           .catch((e: unknown) => log.error({ err: (e as Error).message }, 'ledger append failed for a record of what already happened'));
       },
       counters: { commands: 0, errors: 0 },
