@@ -1,0 +1,268 @@
+// Micro benchmarks of the per-message hot paths, with mitata's measure() (time per call; GC between
+// cases when node runs with --expose-gc, as `npm run micro` does):
+//   framer    the PostgreSQL frame reader (src/protocols/postgres/framer.ts) over a stream of
+//             DataRows in 64 KB chunks (frames split across chunks as on a socket): without the
+//             body (what the relay does for rows it does not mask), with the body as a view (rows
+//             held for masking), with a bytes() callback (the result digest's path); and a
+//             client-side stream of prepared-protocol messages (Bind/Execute/Sync);
+//   relay     the whole relay (PgRelay.fromUpstream, no masking) over one result of 20,000 rows;
+//   classify  SQL classification (src/policy/classify.ts, libpg-query WASM): a cache hit, and
+//             cache misses (every call a new text) for statements from short to long;
+//   masking   one DataRow through SessionMasker.maskField + rewriteDataRow as the relay does it:
+//             column rules (`partial`) and all ten detectors (`redact`), on typical and dense rows
+//             (the data sets of masking.mjs); and the detectors' string path over one text value.
+// The whole set runs --runs times (default 3; --quick 1), cases in the same order each run; the
+// report gives the median over runs of each case's mean time per call, with min–max over runs.
+//
+//   node --expose-gc micro.mjs [--quick] [--runs N] [--time MS] [--filter TEXT]
+//
+// Writes bench/results/micro-<date>-<HHMMSS>[-quick].json and .md, and prints the Markdown.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..');
+const log = (s) => process.stderr.write(`${s}\n`);
+let mitata;
+try {
+  mitata = await import('mitata');
+} catch {
+  log('micro bench: mitata is not installed: run `npm install` in bench/ (it is a dependency of the bench package)');
+  process.exit(2);
+}
+for (const f of ['dist/protocols/postgres/framer.js', 'dist/policy/classify.js', 'dist/masking/session.js']) {
+  if (!existsSync(join(root, f))) {
+    log(`micro bench: ${f} is missing: build the project first (\`npm run build\` or \`npx tsc -p .\` in ${root})`);
+    process.exit(2);
+  }
+}
+const { Framer } = await import(join(root, 'dist/protocols/postgres/framer.js'));
+const { PgRelay } = await import(join(root, 'dist/protocols/postgres/relay.js'));
+const { MessageWriter } = await import(join(root, 'dist/protocols/postgres/wire.js'));
+const { readyForQuery, rewriteDataRow } = await import(join(root, 'dist/protocols/postgres/backend.js'));
+const { classify, initClassifier, statementShape } = await import(join(root, 'dist/policy/classify.js'));
+const { SessionMasker, newTally } = await import(join(root, 'dist/masking/session.js'));
+const { BUILTIN_DETECTORS, scan } = await import(join(root, 'dist/masking/index.js'));
+const { serialize } = await import('pg-protocol');
+
+const argv = process.argv.slice(2);
+const flag = (n) => argv.includes(`--${n}`);
+const opt = (n, def) => {
+  const i = argv.indexOf(`--${n}`);
+  return i >= 0 && i + 1 < argv.length ? argv[i + 1] : def;
+};
+const QUICK = flag('quick');
+const RUNS = Number(opt('runs', QUICK ? 1 : 3));
+const TIME_MS = Number(opt('time', QUICK ? 150 : 500));
+const FILTER = opt('filter', '');
+const uptime = () => {
+  try {
+    return execFileSync('uptime', { encoding: 'utf8' }).trim();
+  } catch {
+    return `load average: ${loadavg().map((x) => x.toFixed(2)).join(', ')}`;
+  }
+};
+const started = new Date();
+const loadStart = uptime();
+const gcExposed = typeof globalThis.gc === 'function';
+log(`micro bench: ${started.toISOString()}  ${loadStart}`);
+if (!gcExposed) log('note: run with node --expose-gc (as `npm run micro` does) to collect garbage between cases');
+
+// ---- data: the rows of masking.mjs
+const pad = (n, w) => String(n).padStart(w, '0');
+const city = ['Berlin', 'Lyon', 'Austin', 'Osaka'];
+const datasets = {
+  typical: {
+    cols: [['id', 23], ['email', 25], ['status', 25], ['item', 25], ['amount', 23], ['created', 25], ['warehouse', 25], ['note', 25], ['ssn', 25]],
+    row: (i) => [String(i), `person.${i}@example.com`, ['new', 'paid', 'shipped', 'returned'][i % 4], `Item #${i % 700} ${['blue', 'red', 'large', 'small'][i % 4]}`,
+      String(i % 10000), `2026-11-${pad(1 + (i % 28), 2)} 10:${pad(i % 60, 2)}`, city[i % 4],
+      i % 50 === 0 ? 'customer asked to be called at +1 415 555 0100' : 'left at the front door, signed by the customer', null],
+  },
+  dense: {
+    cols: [['id', 23], ['name', 25], ['email', 25], ['card', 25], ['ssn', 25], ['phone', 25], ['city', 25], ['note', 25], ['amount', 23]],
+    row: (i) => [String(i), `Person ${i}`, `person.${i}@example.com`, `4539-1488-0343-${pad(i % 10000, 4)}`, `${pad(100 + (i % 500), 3)}-${pad(10 + (i % 80), 2)}-${pad(1000 + (i % 8999), 4)}`,
+      `+1 415 555 ${pad(i % 10000, 4)}`, city[i % 4], i % 3 === 0 ? `call +1 415 555 0100 or mail p${i}@example.com` : `order ${i} shipped to the warehouse`, String(i % 10000)],
+  },
+};
+function dataRow(values) {
+  const w = new MessageWriter().int16(values.length);
+  for (const v of values) {
+    if (v === null) w.int32(-1);
+    else w.int32(Buffer.byteLength(v)).raw(Buffer.from(v));
+  }
+  return w.finish('D');
+}
+function rowDescription(cols) {
+  const rd = new MessageWriter().int16(cols.length);
+  for (const [n, t] of cols) rd.cstring(n).int32(0).int16(0).int32(t).int16(-1).int32(-1).int16(0);
+  return rd.finish('T');
+}
+const ROWS = 20_000;
+const typicalRows = Array.from({ length: ROWS }, (_, i) => dataRow(datasets.typical.row(i + 1)));
+const rowStream = Buffer.concat(typicalRows);
+const chunk64 = [];
+for (let o = 0; o < rowStream.length; o += 65536) chunk64.push(rowStream.subarray(o, o + 65536));
+const avgRowBytes = rowStream.length / ROWS;
+// client side: what pgbench -M prepared -S sends per transaction (Bind, Execute, Sync), 5,000 times
+const clientMsgs = [];
+for (let i = 0; i < 5000; i++) {
+  clientMsgs.push(serialize.bind({ statement: 'P0_1', values: [String(1 + (i * 7919) % 1000000)] }), serialize.execute({}), serialize.sync());
+}
+const clientStream = Buffer.concat(clientMsgs);
+const clientChunks = [];
+for (let o = 0; o < clientStream.length; o += 65536) clientChunks.push(clientStream.subarray(o, o + 65536));
+// a whole result for the relay
+const relayResult = Buffer.concat([rowDescription(datasets.typical.cols), ...typicalRows, new MessageWriter().cstring(`SELECT ${ROWS}`).finish('C'), readyForQuery('I')]);
+const relayChunks = [];
+for (let o = 0; o < relayResult.length; o += 65536) relayChunks.push(relayResult.subarray(o, o + 65536));
+const limits = { sampleRows: 5, maxValueBytes: 256, maxParamBytes: 256, maxClientMessageBytes: 1 << 24, maxServerMessageBytes: 1 << 24, maxPreparedStatements: 100 };
+
+// ---- the cases: { group, name, fn, per: { unit, count } } (count units per call, for a derived rate)
+const cases = [];
+const add = (group, name, fn, per = null) => cases.push({ group, name, fn, per });
+
+{
+  let frames = 0;
+  const noBody = new Framer({ begin: () => false, end: () => void frames++ }, 1 << 24);
+  let k = 0;
+  add('framer', 'server DataRows, 64 KB chunk, body not wanted', () => noBody.push(chunk64[k++ % chunk64.length]), { unit: 'frame', count: ROWS / chunk64.length, bytes: rowStream.length / chunk64.length });
+  let bodyBytes = 0;
+  const withBody = new Framer({ begin: () => true, end: (_t, body) => void (bodyBytes += body.length) }, 1 << 24);
+  let k2 = 0;
+  add('framer', 'server DataRows, 64 KB chunk, body as a view', () => withBody.push(chunk64[k2++ % chunk64.length]), { unit: 'frame', count: ROWS / chunk64.length, bytes: rowStream.length / chunk64.length });
+  let seen = 0;
+  const withBytes = new Framer({ begin: () => false, bytes: (p) => void (seen += p.length), end: () => undefined }, 1 << 24);
+  let k3 = 0;
+  add('framer', 'server DataRows, 64 KB chunk, bytes() callback (digest path)', () => withBytes.push(chunk64[k3++ % chunk64.length]), { unit: 'frame', count: ROWS / chunk64.length, bytes: rowStream.length / chunk64.length });
+  const client = new Framer({ begin: () => true, end: () => undefined }, 1 << 20);
+  let k4 = 0;
+  add('framer', 'client Bind/Execute/Sync, 64 KB chunk, bodies wanted', () => client.push(clientChunks[k4++ % clientChunks.length]), { unit: 'frame', count: 15000 / clientChunks.length, bytes: clientStream.length / clientChunks.length });
+  const single = typicalRows[7];
+  const one = new Framer({ begin: () => true, end: () => undefined }, 1 << 24);
+  add('framer', `one DataRow (${single.length} bytes) per push`, () => one.push(single), { unit: 'frame', count: 1, bytes: single.length });
+  add('relay', `PgRelay.fromUpstream, one result of ${ROWS} rows (no masking)`, () => {
+    const relay = new PgRelay(limits);
+    relay.fromClient(serialize.query('SELECT * FROM t'));
+    for (const c of relayChunks) relay.fromUpstream(c);
+  }, { unit: 'row', count: ROWS, bytes: relayResult.length });
+  void frames, bodyBytes, seen;
+}
+
+await initClassifier();
+{
+  const texts = {
+    'pgbench select': (n) => `SELECT abalance FROM pgbench_accounts WHERE aid = ${n};`,
+    'pgbench update': (n) => `UPDATE pgbench_accounts SET abalance = abalance + ${n % 5000} WHERE aid = ${n};`,
+    'join + aggregate': (n) => `SELECT c.id, c.email, count(o.id) AS orders, sum(o.amount) AS total FROM customers c JOIN orders o ON o.customer_id = c.id LEFT JOIN refunds r ON r.order_id = o.id WHERE o.created_at > now() - interval '30 days' AND c.region = 'eu-${n}' AND r.id IS NULL GROUP BY c.id, c.email HAVING sum(o.amount) > 100 ORDER BY total DESC LIMIT 50`,
+    'data-modifying CTE': (n) => `WITH moved AS (DELETE FROM orders WHERE created_at < now() - interval '${n} days' RETURNING *) INSERT INTO orders_archive SELECT * FROM moved`,
+    'multi-row INSERT of 100 rows': (n) => `INSERT INTO events (id, kind, payload) VALUES ${Array.from({ length: 100 }, (_, j) => `(${n * 100 + j}, 'click', '{"page": "/item/${j}", "ms": ${j * 3}}')`).join(', ')}`,
+  };
+  const hit = texts['pgbench select'](42);
+  classify(hit);
+  add('classify', 'cache hit (pgbench select)', () => classify(hit));
+  let n = 1_000_000;
+  for (const [name, make] of Object.entries(texts)) {
+    const sample = make(1_000_000);
+    add('classify', `miss: ${name} (${sample.length} chars)`, () => classify(make(++n)));
+  }
+  add('classify', 'statementShape (fingerprint), pgbench update', () => statementShape(texts['pgbench update'](++n)));
+}
+
+{
+  const principal = { subject: 'bench', groups: ['bench'], issuer: 'https://idp', clientId: null, tokenId: 'j', tokenSha256: 'x', ciJob: null, expiresAt: null };
+  const ruleSets = {
+    'column rules (partial)': [{ name: 'pii', columns: ['email', 'card', '*ssn*', 'phone'], detectors: [], exempt: [], strategy: 'partial' }],
+    'ten detectors (redact)': [{ name: 'pii', columns: [], detectors: ['email', 'card', 'iban', 'ssn', 'phone', 'ipv4', 'ipv6', 'jwt', 'cloud_key', 'private_key'], exempt: [], strategy: 'redact' }],
+  };
+  for (const [dname, ds] of Object.entries(datasets)) {
+    const rows = Array.from({ length: 1000 }, (_, i) => dataRow(ds.row(i + 1)).subarray(5));
+    const columns = ds.cols.map(([name, typeOid]) => ({ name, tableOid: 0, column: 0, typeOid, format: 0 }));
+    const bytes = rows.reduce((a, r) => a + r.length, 0) / rows.length;
+    for (const [rname, rules] of Object.entries(ruleSets)) {
+      const masker = new SessionMasker({ config: { detectors: [], rules }, key: null }, principal, 'bench');
+      const plan = masker.planFor(columns);
+      const tally = newTally();
+      const fn = (i, b, s, e) => masker.maskField(plan, i, b, s, e, tally);
+      let k = 0;
+      add('masking', `${dname} row (${Math.round(bytes)} B): ${rname}`, () => rewriteDataRow(rows[k++ % rows.length], fn, undefined, plan.masked), { unit: 'row', count: 1, bytes });
+    }
+  }
+  const all = Object.values(BUILTIN_DETECTORS);
+  const note = 'call +1 415 555 0100 or mail p17@example.com about order 4711';
+  add('masking', `ten detectors' string path (scan) over a ${note.length}-char note with a phone and an email`, () => scan(note, all));
+  const plain = 'left at the front door, signed by the customer';
+  add('masking', `ten detectors' string path (scan) over a ${plain.length}-char note with nothing in it`, () => scan(plain, all));
+}
+
+// ---- run
+const selected = cases.filter((c) => !FILTER || `${c.group} ${c.name}`.includes(FILTER));
+log(`${selected.length} cases x ${RUNS} runs, at least ${TIME_MS} ms of calls per case and run (${process.version})`);
+for (const c of selected) c.runs = [];
+for (let r = 0; r < RUNS; r++) {
+  for (const c of selected) {
+    const m = await mitata.measure(c.fn, { min_cpu_time: TIME_MS * 1e6 });
+    c.runs.push({ avg: m.avg, p50: m.p50, p99: m.p99, min: m.min, max: m.max, samples: m.samples.length, ticks: m.ticks });
+    log(`run ${r + 1}/${RUNS} ${c.group}: ${c.name}: ${fmtNs(m.avg)} per call (p50 ${fmtNs(m.p50)}, p99 ${fmtNs(m.p99)})`);
+  }
+}
+const loadEnd = uptime();
+
+function fmtNs(ns) {
+  if (!Number.isFinite(ns)) return '–';
+  if (ns < 1e3) return `${ns.toFixed(1)} ns`;
+  if (ns < 1e6) return `${(ns / 1e3).toFixed(2)} µs`;
+  return `${(ns / 1e6).toFixed(2)} ms`;
+}
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const num = (x, d = 0) => x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
+for (const c of selected) {
+  const avgs = c.runs.map((x) => x.avg);
+  c.summary = { avgNs: median(avgs), minNs: Math.min(...avgs), maxNs: Math.max(...avgs), p50Ns: median(c.runs.map((x) => x.p50)), p99Ns: median(c.runs.map((x) => x.p99)) };
+  c.summary.opsPerSec = 1e9 / c.summary.avgNs;
+  if (c.per) {
+    c.summary.nsPerUnit = c.summary.avgNs / c.per.count;
+    if (c.per.bytes) c.summary.mbPerSec = (c.per.bytes / c.summary.avgNs) * 1e9 / 1e6;
+  }
+}
+let git = 'unknown';
+try {
+  git = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  const dirty = execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no', 'src'], { encoding: 'utf8' }).trim();
+  if (dirty) git += ' (src/ with uncommitted changes)';
+} catch { /* not a checkout */ }
+const stamp = started.toISOString();
+const command = ['node --expose-gc bench/micro.mjs', ...argv].join(' ');
+const md = [];
+md.push('# Micro benchmarks: framer, classifier, masking', '');
+md.push(`- started ${stamp}, took ${Math.round((Date.now() - started.getTime()) / 1000)} s; command: \`${command}\`${gcExposed ? '' : ' (without --expose-gc)'}`);
+md.push(`- machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; ${process.version}; mitata ${JSON.parse((await import('node:fs')).readFileSync(join(here, 'node_modules/mitata/package.json'), 'utf8')).version}; gatehouse ${git}`);
+md.push(`- load at start: \`${loadStart}\``, `- load at end: \`${loadEnd}\``);
+md.push(`- ${RUNS} run(s) of every case, at least ${TIME_MS} ms of calls each; time per call: median over runs of mitata's mean (min–max of the means over runs); p50/p99: median over runs of mitata's per-sample percentiles (a sample of fast calls is a batch of them)`);
+md.push(`- framer data: ${ROWS} DataRows of the \`typical\` set (${num(avgRowBytes, 1)} bytes per message on average) in ${chunk64.length} chunks of 64 KB`);
+md.push('');
+md.push('| group | case | time per call | p50 | p99 | calls/s | per unit | MB/s |', '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+for (const c of selected) {
+  const s = c.summary;
+  const spread = RUNS > 1 ? ` (${fmtNs(s.minNs)}–${fmtNs(s.maxNs)})` : '';
+  md.push(`| ${c.group} | ${c.name} | ${fmtNs(s.avgNs)}${spread} | ${fmtNs(s.p50Ns)} | ${fmtNs(s.p99Ns)} | ${num(s.opsPerSec)} | ${c.per ? `${fmtNs(s.nsPerUnit)} per ${c.per.unit}` : ''} | ${s.mbPerSec ? num(s.mbPerSec) : ''} |`);
+}
+const text = md.join('\n') + '\n';
+process.stdout.write(text);
+const outDir = join(here, 'results');
+mkdirSync(outDir, { recursive: true });
+const name = `micro-${stamp.slice(0, 10)}-${stamp.slice(11, 19).replace(/:/g, '')}${QUICK ? '-quick' : ''}${FILTER ? '-filtered' : ''}`;
+writeFileSync(join(outDir, `${name}.md`), text);
+writeFileSync(join(outDir, `${name}.json`), JSON.stringify({
+  started: stamp, seconds: Math.round((Date.now() - started.getTime()) / 1000), command, gcExposed,
+  machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: +(totalmem() / 2 ** 30).toFixed(1) }, node: process.version, gatehouse: git,
+  loadStart, loadEnd, options: { quick: QUICK, runs: RUNS, timeMs: TIME_MS, filter: FILTER },
+  cases: selected.map(({ fn, ...c }) => c),
+}, null, 2) + '\n');
+log(`wrote bench/results/${name}.md and .json`);
