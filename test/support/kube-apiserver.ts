@@ -22,6 +22,12 @@ import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
  * client-side apply does GET then POST, or /openapi/v3 + /openapi/v2 (404 is fine with
  * --validate=false) then a strategic-merge PATCH; `get -w` lists, then watches from the list's
  * resourceVersion.
+ *
+ * Debian's kubectl 1.20 needs nothing more (checked, with 1.27 to 1.33 too): it fetches /openapi/v2 and
+ * /swagger-2.0.0.pb-v1 before apply (404s are fine) and sends no fieldValidation; `delete` waits with a
+ * list by fieldSelector=metadata.name=NAME (an empty list: gone); `logs` names no container; exec
+ * offers v4.channel.k8s.io and older over SPDY only (v5 over SPDY from 1.29, WebSocket exec from
+ * 1.30); port-forward is SPDY only (tunnelled in a WebSocket from 1.31).
  */
 
 export const KUBE_GIT_VERSION = 'v1.32.4';

@@ -40,6 +40,57 @@ function undispatched(bin: string): string {
   return versions.length > 0 ? join(dir, versions[0]![0]) : bin;
 }
 
+/**
+ * What the kubectl under test does, by its client version (`kubectl version --client -o json`,
+ * read once). Where a version is named it was checked by running Debian's 1.20 and gcloud's
+ * 1.27 to 1.33 against the double; between 1.20 and 1.27 nothing was run (see each note).
+ */
+export interface KubectlFeatures {
+  /** the client's minor version (20 for Debian's kubernetes-client, 33 for gcloud's newest today) */
+  minor: number;
+  /** exec/attach over WebSocket by default, falling back to SPDY (1.30; KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false turns it off) */
+  websocketExec: boolean;
+  /** port-forward tunnels SPDY inside a WebSocket (SPDY/3.1+portforward.k8s.io) by default (1.31; KUBECTL_PORT_FORWARD_WEBSOCKETS=false turns it off) */
+  websocketPortForward: boolean;
+  /** offers v5.channel.k8s.io over SPDY too (1.29; 1.28 and older offer v4 down to channel.k8s.io) */
+  spdyV5: boolean;
+  /** apply/create send fieldValidation (server-side field validation, kubernetes/kubernetes#108350, 1.24; 1.20 does not, 1.27+ do) */
+  fieldValidation: boolean;
+  /**
+   * `delete` waits with a GET of the object (404: gone); 1.20 lists with fieldSelector=metadata.name=NAME
+   * instead (an empty list: gone). 1.27+ GET; the change lies between 1.20 and 1.27 (taken as 1.21 here, unchecked).
+   */
+  deleteWaitsWithGet: boolean;
+  /**
+   * `logs` names the container (`?container=app`) it picked as the default; 1.20 leaves it to the server.
+   * 1.27+ name it; the change came with default-container selection (taken as 1.21 here, unchecked).
+   */
+  logsNamesContainer: boolean;
+}
+
+let features: Promise<KubectlFeatures> | undefined;
+
+export function kubectlFeatures(): Promise<KubectlFeatures> {
+  features ??= (async () => {
+    const bin = kubectlBinary();
+    const r = await runProgram(bin, ['version', '--client', '-o', 'json']);
+    if (r.code !== 0) throw new Error(`${bin} version --client -o json failed (${r.code}): ${r.stderr}`);
+    const v = JSON.parse(r.stdout) as { clientVersion?: { major?: string; minor?: string } };
+    const minor = Number.parseInt(v.clientVersion?.minor ?? '', 10);
+    if (v.clientVersion?.major !== '1' || !Number.isFinite(minor)) throw new Error(`cannot read the version of ${bin}: ${r.stdout}`);
+    return {
+      minor,
+      websocketExec: minor >= 30,
+      websocketPortForward: minor >= 31,
+      spdyV5: minor >= 29,
+      fieldValidation: minor >= 24,
+      deleteWaitsWithGet: minor >= 21,
+      logsNamesContainer: minor >= 21,
+    };
+  })();
+  return features;
+}
+
 export interface KubeconfigInput {
   server: string;
   caPem: string;

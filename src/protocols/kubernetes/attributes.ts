@@ -26,6 +26,7 @@ const VERBS: Record<string, string> = { POST: 'create', GET: 'get', HEAD: 'get',
 /** `namespaces/<ns>/status` and `/finalize` are subresources of the namespace, not resources in it */
 const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
 const TRUE = new Set(['1', 't', 'T', 'true', 'TRUE', 'True']);
+const CONNECT_SUBRESOURCES = new Set(['exec', 'attach', 'portforward']);
 
 /** `metadata.name=x` (or `==`) as the only term of a field selector → x; kubectl get NAME -w uses it. */
 function exactName(fieldSelector: string | null): string {
@@ -83,6 +84,9 @@ export function kubeAttributes(method: string, path: string, search: string): Ku
     name = exactName(new URLSearchParams(search.startsWith('?') ? search.slice(1) : search).get('fieldSelector'));
   }
   if (name === '' && verb === 'delete') verb = 'deletecollection';
+  // exec, attach and port-forward are `create` whichever method carries them: SPDY clients POST,
+  // WebSocket clients must GET, and API servers since 1.30 authorize both as create (KEP-4006)
+  if (verb === 'get' && CONNECT_SUBRESOURCES.has(subresource)) verb = 'create';
   return { resourceRequest: true, verb, apiGroup, apiVersion, resource, subresource, namespace, name, path };
 }
 

@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
+import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent, HttpRequestEvent, HttpResponseEvent, KubeStreamEvent, SessionStartEvent } from '../../../src/core/events.js';
@@ -7,7 +8,7 @@ import type { LedgerRecord } from '../../../src/ledger/ledger.js';
 import { principal } from '../../support/approvals.js';
 import { runProgram } from '../../support/gateway-fixture.js';
 import { startKubeEnv, type KubeEnv } from '../../support/kube-env.js';
-import { kubectlBinary } from '../../support/kubectl.js';
+import { kubectlFeatures } from '../../support/kubectl.js';
 import WebSocket from 'ws';
 
 /**
@@ -19,13 +20,23 @@ import WebSocket from 'ws';
 let env: KubeEnv;
 let kc: string;
 let agentToken: string;
+let echo: Server;
 
 beforeAll(async () => {
-  env = await startKubeEnv();
+  // a TCP echo server: the port-forward target "inside the pod"
+  echo = createServer((s) => {
+    s.on('error', () => undefined);
+    s.pipe(s);
+  });
+  await new Promise<void>((r) => echo.listen({ host: '127.0.0.1', port: 0 }, () => r()));
+  env = await startKubeEnv({ api: { portForwardTarget: (echo.address() as AddressInfo).port } });
   kc = await env.kubeconfig('cluster');
   agentToken = await env.token('ci-agent');
 });
-afterAll(async () => env?.dispose());
+afterAll(async () => {
+  await env?.dispose();
+  await new Promise<void>((r) => (echo ? echo.close(() => r()) : r()));
+});
 
 const ofType = <T extends AuditEvent['type']>(rs: readonly LedgerRecord[], type: T) =>
   rs.filter((r) => r.event.type === type).map((r) => r.event as Extract<AuditEvent, { type: T }>);
@@ -191,13 +202,9 @@ async function pendingApproval(): Promise<string> {
 
 // kubectl 1.30 and later exec over WebSocket (and over SPDY when told); older ones (Debian's 1.20)
 // only over SPDY. The WebSocket path is driven by the ws library below whatever kubectl is here.
-const kubectlMinor = await (async () => {
-  const r = await runProgram(kubectlBinary(), ['version', '--client', '-o', 'json']);
-  const v = JSON.parse(r.stdout) as { clientVersion?: { minor?: string } };
-  return Number.parseInt(v.clientVersion?.minor ?? '0', 10);
-})();
+const kubectl = await kubectlFeatures();
 const transports = [
-  ...(kubectlMinor >= 30 ? [{ transport: 'websocket' as const, env: {} as Record<string, string> }] : []),
+  ...(kubectl.websocketExec ? [{ transport: 'websocket' as const, env: {} as Record<string, string> }] : []),
   { transport: 'spdy' as const, env: { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' } as Record<string, string> },
 ];
 
@@ -240,6 +247,64 @@ describe.each(transports)('kubectl exec over $transport', ({ transport, env: ext
     const s = ofType(rs, 'kubernetes.stream')[0]!;
     expect(s.exitCode).toBe(1);
     expect(s.stderr.sample).toBe('boom\n');
+  });
+});
+
+// kubectl port-forward over SPDY always (KUBECTL_PORT_FORWARD_WEBSOCKETS=false; before 1.31 the only
+// way), and tunnelled in a WebSocket (SPDY/3.1+portforward.k8s.io) only when the kubectl under test
+// has it (1.31 and later): that case is declared only then.
+const portForwards = [
+  ...(kubectl.websocketPortForward ? [{ transport: 'websocket' as const, env: {} as Record<string, string>, verb: 'create', subprotocol: 'SPDY/3.1+portforward.k8s.io' }] : []),
+  { transport: 'spdy' as const, env: { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' } as Record<string, string>, verb: 'create', subprotocol: 'portforward.k8s.io' },
+];
+
+describe.each(portForwards)('kubectl port-forward over $transport', ({ transport, env: extra, verb, subprotocol }) => {
+  it('tunnels a TCP connection to the pod and records the bytes each way, without a recording file', async () => {
+    const sessions = env.api.execSessions.length;
+    const line = `ping through the gateway over ${transport}\n`;
+    const pf = env.spawnKubectl(kc, agentToken, ['port-forward', 'pod/web-0', ':8080'], extra);
+    try {
+      const out = await pf.waitFor(/Forwarding from 127\.0\.0\.1:(\d+) -> 8080/);
+      const port = Number(/Forwarding from 127\.0\.0\.1:(\d+) -> 8080/.exec(out)![1]);
+      const sock = connect({ host: '127.0.0.1', port });
+      try {
+        const reply = await new Promise<string>((resolve, reject) => {
+          let got = '';
+          sock.on('data', (d: Buffer) => {
+            got += d.toString();
+            if (got.includes('\n')) resolve(got);
+          });
+          sock.on('error', reject);
+          sock.on('close', () => reject(new Error(`the forwarded connection closed after ${JSON.stringify(got)}\nkubectl stderr: ${pf.stderr()}`)));
+          sock.write(line);
+        });
+        expect(reply).toBe(line);
+      } finally {
+        sock.destroy();
+      }
+    } finally {
+      await pf.kill();
+    }
+    // the API server double saw the tunnel, authenticated with the gateway's credential
+    const s = env.api.execSessions.slice(sessions).find((x) => x.kind === 'portforward');
+    expect(s).toMatchObject({ transport, subprotocol, pod: 'web-0', forwardedPorts: [8080] });
+    expect(s?.stdin.toString()).toBe(line);
+    const rs = await requestSession((e) => e.kubernetes?.subresource === 'portforward');
+    const reqRecord = rs.find((r) => r.event.type === 'http.request' && r.event.kubernetes?.subresource === 'portforward')!;
+    const req = reqRecord.event as HttpRequestEvent;
+    expect(req).toMatchObject({
+      method: transport === 'spdy' ? 'POST' : 'GET',
+      kubernetes: { verb, resource: 'pods', subresource: 'portforward', name: 'web-0', namespace: 'default' },
+    });
+    expect(ofType(rs, 'http.response').find((r) => r.requestSeq === reqRecord.seq)).toMatchObject({ statusCode: 101, status: 'ok' });
+    const stream = ofType(rs, 'kubernetes.stream').find((r) => r.requestSeq === reqRecord.seq) as KubeStreamEvent;
+    expect(stream).toMatchObject({ transport, subprotocol, status: 'ok', exitCode: null, error: null, recording: null });
+    // towards the pod counts as stdin, from it as stdout
+    expect(stream.stdin).toMatchObject({ bytes: Buffer.byteLength(line), sample: line });
+    expect(stream.stdout).toMatchObject({ bytes: Buffer.byteLength(line), sample: line });
+    expect(stream.stderr.bytes).toBe(0);
+    // nothing to replay: no asciicast is written for a port-forward
+    expect(existsSync(join(env.dir, 'recordings', `${reqRecord.sessionId}.cast`))).toBe(false);
   });
 });
 

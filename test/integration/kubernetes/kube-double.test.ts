@@ -2,7 +2,7 @@ import { request as httpsRequest } from 'node:https';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKubeApiServer, type KubeApiServer, type SeenKubeRequest } from '../../support/kube-apiserver.js';
-import { kubectlFor, type Kubectl } from '../../support/kubectl.js';
+import { kubectlFeatures, kubectlFor, type Kubectl } from '../../support/kubectl.js';
 
 /**
  * The Kubernetes API test double, proven with the real kubectl talking to it directly (no gateway):
@@ -11,6 +11,8 @@ import { kubectlFor, type Kubectl } from '../../support/kubectl.js';
 
 const SPDY = { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' };
 const T = ['--request-timeout=20s'];
+/** what the kubectl under test does differs by version (Debian's 1.20, gcloud's 1.33): see kubectlFeatures */
+const kubectl = await kubectlFeatures();
 
 let api: KubeApiServer;
 let k: Kubectl;
@@ -35,8 +37,13 @@ function since(from: number): SeenKubeRequest[] {
   return api.seen.slice(from);
 }
 
+/** a request's URL without the timeout parameter --request-timeout adds */
+function untimed(url: string): string {
+  return url.replace(/([?&])timeout=[^&]*&?/, '$1').replace(/[?&]$/, '');
+}
+
 function paths(from: number): string[] {
-  return since(from).map((s) => `${s.method} ${s.url.replace(/([?&])timeout=[^&]*&?/, '$1').replace(/[?&]$/, '')}`);
+  return since(from).map((s) => `${s.method} ${untimed(s.url)}`);
 }
 
 describe('kubectl against the Kubernetes API double', () => {
@@ -92,10 +99,13 @@ describe('kubectl against the Kubernetes API double', () => {
     const created = await k.run(['apply', '--validate=false', '-f', '-', ...T], { input: manifest('a') });
     expect(created.code, created.stderr).toBe(0);
     expect(created.stdout.trim()).toBe('pod/applied created');
+    // --validate=false: fieldValidation=Ignore from kubectl 1.24 on; older ones (1.20) send no fieldValidation
+    const fv = kubectl.fieldValidation ? '&fieldValidation=Ignore' : '';
     expect(paths(from)).toEqual(expect.arrayContaining([
       'GET /api/v1/namespaces/default/pods/applied',
-      'POST /api/v1/namespaces/default/pods?fieldManager=kubectl-client-side-apply&fieldValidation=Ignore',
+      `POST /api/v1/namespaces/default/pods?fieldManager=kubectl-client-side-apply${fv}`,
     ]));
+    if (!kubectl.fieldValidation) expect(paths(from).filter((p) => p.includes('fieldValidation'))).toEqual([]);
     expect((api.getPod('applied')?.metadata as { labels: Record<string, string> }).labels).toEqual({ tier: 'a' });
 
     from = api.seen.length;
@@ -103,7 +113,7 @@ describe('kubectl against the Kubernetes API double', () => {
     expect(updated.code, updated.stderr).toBe(0);
     expect(updated.stdout.trim()).toBe('pod/applied configured');
     const patch = since(from).find((s) => s.method === 'PATCH');
-    expect(patch?.url).toMatch(/^\/api\/v1\/namespaces\/default\/pods\/applied\?fieldManager=kubectl-client-side-apply/);
+    expect(untimed(patch?.url ?? '')).toBe(`/api/v1/namespaces/default/pods/applied?fieldManager=kubectl-client-side-apply${fv}`);
     expect(patch?.headers['content-type']).toBe('application/strategic-merge-patch+json');
     const meta = api.getPod('applied')?.metadata as { labels: Record<string, string>; annotations: Record<string, string> };
     expect(meta.labels).toEqual({ tier: 'b' });
@@ -130,16 +140,18 @@ describe('kubectl against the Kubernetes API double', () => {
       .toEqual(['application/merge-patch+json', 'application/json-patch+json', 'application/merge-patch+json']);
   });
 
-  it('delete removes the pod and kubectl sees it gone (its wait is a GET answered 404)', async () => {
+  it('delete removes the pod and kubectl sees it gone (its wait: a GET answered 404, or with 1.20 an empty list by name)', async () => {
     api.addPod({ name: 'doomed' });
     const from = api.seen.length;
     const r = await k.run(['delete', 'pod', 'doomed', ...T]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe('pod "doomed" deleted');
-    expect(since(from).map((s) => `${s.method} ${s.url.split('?')[0]} ${s.status}`)).toEqual(expect.arrayContaining([
+    expect(since(from).map((s) => `${s.method} ${untimed(s.url)} ${s.status}`)).toEqual([
       'DELETE /api/v1/namespaces/default/pods/doomed 200',
-      'GET /api/v1/namespaces/default/pods/doomed 404',
-    ]));
+      kubectl.deleteWaitsWithGet
+        ? 'GET /api/v1/namespaces/default/pods/doomed 404'
+        : 'GET /api/v1/namespaces/default/pods?fieldSelector=metadata.name%3Ddoomed 200',
+    ]);
     expect(api.podNames('default')).not.toContain('doomed');
     const again = await k.run(['get', 'pod', 'doomed', ...T]);
     expect(again.code).toBe(1);
@@ -185,14 +197,16 @@ describe('kubectl against the Kubernetes API double', () => {
     const r = await k.run(['logs', 'web-0', ...T]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('line one\nline two\n');
-    expect(paths(from)).toContain('GET /api/v1/namespaces/default/pods/web-0/log?container=app');
+    // kubectl ≥1.21 names the default container it picked; 1.20 leaves it to the server (one container)
+    const logPath = `/api/v1/namespaces/default/pods/web-0/log${kubectl.logsNamesContainer ? '?container=app' : ''}`;
+    expect(paths(from)).toContain(`GET ${logPath}`);
 
     const f = k.spawn(['logs', '-f', 'web-0']);
     try {
       await f.waitFor('line two\n');
       api.emitLog('web-0', 'line three, live');
       await f.waitFor('line three, live\n');
-      expect(api.seen.some((s) => s.url.startsWith('/api/v1/namespaces/default/pods/web-0/log?container=app&follow=true'))).toBe(true);
+      expect(api.seen.some((s) => s.url === `${logPath}${kubectl.logsNamesContainer ? '&' : '?'}follow=true`)).toBe(true);
       expect(api.openStreams()).toBe(1);
     } finally {
       await f.kill();
@@ -208,9 +222,12 @@ describe('kubectl against the Kubernetes API double', () => {
     expect(Buffer.from(one.stdout, 'base64').toString()).toBe('hunter2');
   });
 
-  for (const transport of ['websocket', 'spdy'] as const) {
+  // exec over WebSocket exists from kubectl 1.30 on: declared only when the kubectl under test has it
+  // (1.20 execs over SPDY only, which the spdy block covers)
+  for (const transport of [...(kubectl.websocketExec ? ['websocket' as const] : []), 'spdy' as const]) {
     const env = transport === 'spdy' ? SPDY : {};
-    const proto = 'v5.channel.k8s.io';
+    // over SPDY, kubectl ≥1.29 offers v5 first; older ones (1.20) v4 first, which the double picks
+    const proto = transport === 'websocket' || kubectl.spdyV5 ? 'v5.channel.k8s.io' : 'v4.channel.k8s.io';
 
     describe(`exec over ${transport}`, () => {
       it('echo: prints the output, exit 0', async () => {
@@ -224,7 +241,7 @@ describe('kubectl against the Kubernetes API double', () => {
         if (transport === 'spdy') {
           expect(up?.method).toBe('POST');
           expect(up?.upgrade).toBe('SPDY/3.1');
-          expect(up?.headers['x-stream-protocol-version']).toContain('v5.channel.k8s.io');
+          expect(up?.headers['x-stream-protocol-version']).toBe(`${kubectl.spdyV5 ? 'v5.channel.k8s.io, ' : ''}v4.channel.k8s.io, v3.channel.k8s.io, v2.channel.k8s.io, channel.k8s.io`);
         } else {
           expect(up?.method).toBe('GET');
           expect(up?.upgrade?.toLowerCase()).toBe('websocket');
@@ -269,7 +286,9 @@ describe('kubectl against the Kubernetes API double', () => {
     });
   }
 
-  for (const transport of ['websocket', 'spdy'] as const) {
+  // port-forward over WebSocket (SPDY tunnelled in it) exists from kubectl 1.31 on: declared only when
+  // the kubectl under test has it; over SPDY (KUBECTL_PORT_FORWARD_WEBSOCKETS=false, or the only way before 1.31) always
+  for (const transport of [...(kubectl.websocketPortForward ? ['websocket' as const] : []), 'spdy' as const]) {
     it(`port-forward tunnels a TCP connection to the target port (${transport})`, async () => {
       const n = api.execSessions.length;
       const from = api.seen.length;
@@ -290,7 +309,7 @@ describe('kubectl against the Kubernetes API double', () => {
         sock.destroy();
         expect(reply).toBe(`ping through the ${transport} tunnel\n`);
         const up = since(from).filter((s) => s.upgrade);
-        // over WebSocket, kubectl ≥1.31 tunnels SPDY inside the WebSocket (subprotocol SPDY/3.1+portforward.k8s.io)
+        // over WebSocket, kubectl tunnels SPDY inside the WebSocket (subprotocol SPDY/3.1+portforward.k8s.io)
         expect(up.map((s) => `${s.method} ${s.upgrade} ${s.status}`)).toEqual([transport === 'spdy' ? 'POST SPDY/3.1 101' : 'GET websocket 101']);
         expect(up[0]!.url).toBe('/api/v1/namespaces/default/pods/web-0/portforward');
         const s = api.execSessions.slice(n).find((x) => x.kind === 'portforward');
@@ -404,20 +423,24 @@ describe('variants', () => {
     }
   });
 
-  it('kubectl falls back to SPDY when the server offers no WebSocket exec', async () => {
-    const spdyOnly = await startKubeApiServer({ execTransports: ['spdy'] });
-    const c = kubectlFor({ server: spdyOnly.url, caPem: spdyOnly.caPem, token: spdyOnly.token });
-    try {
-      const r = await c.run(['exec', 'web-0', '--', 'echo', 'fell back']);
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout).toBe('fell back\n');
-      expect(spdyOnly.seen.filter((s) => s.upgrade).map((s) => `${s.method} ${s.upgrade} ${s.status}`)).toEqual(['GET websocket 400', 'POST SPDY/3.1 101']);
-      expect(spdyOnly.execSessions.map((s) => s.transport)).toEqual(['spdy']);
-    } finally {
-      c.dispose();
-      await spdyOnly.close();
-    }
-  });
+  // only kubectl ≥1.30 tries WebSocket first, so only it can fall back: declared only when the kubectl under test has it
+  // (older ones go straight to SPDY, as every spdy exec above shows)
+  if (kubectl.websocketExec) {
+    it('kubectl falls back to SPDY when the server offers no WebSocket exec', async () => {
+      const spdyOnly = await startKubeApiServer({ execTransports: ['spdy'] });
+      const c = kubectlFor({ server: spdyOnly.url, caPem: spdyOnly.caPem, token: spdyOnly.token });
+      try {
+        const r = await c.run(['exec', 'web-0', '--', 'echo', 'fell back']);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout).toBe('fell back\n');
+        expect(spdyOnly.seen.filter((s) => s.upgrade).map((s) => `${s.method} ${s.upgrade} ${s.status}`)).toEqual(['GET websocket 400', 'POST SPDY/3.1 101']);
+        expect(spdyOnly.execSessions.map((s) => s.transport)).toEqual(['spdy']);
+      } finally {
+        c.dispose();
+        await spdyOnly.close();
+      }
+    });
+  }
 });
 
 function rawRequest(method: string, path: string, headers: Record<string, string>, body?: Buffer): Promise<{ code: number; body: string }> {

@@ -27,7 +27,10 @@ describe('Kubernetes request attributes (as the API server derives them)', () =>
 
   it('reads subresources: exec, log, status, scale', () => {
     expect(a('POST', '/api/v1/namespaces/prod/pods/web-1/exec?command=sh&stdin=true')).toMatchObject({ verb: 'create', resource: 'pods', name: 'web-1', subresource: 'exec' });
-    expect(a('GET', '/api/v1/namespaces/prod/pods/web-1/exec?command=ls')).toMatchObject({ verb: 'get', subresource: 'exec' });
+    // a WebSocket exec is a GET, authorized as create like the SPDY POST (API servers since 1.30)
+    expect(a('GET', '/api/v1/namespaces/prod/pods/web-1/exec?command=ls')).toMatchObject({ verb: 'create', subresource: 'exec' });
+    expect(a('GET', '/api/v1/namespaces/prod/pods/web-1/portforward?ports=8080')).toMatchObject({ verb: 'create', subresource: 'portforward' });
+    expect(a('GET', '/api/v1/namespaces/prod/pods/web-1/attach')).toMatchObject({ verb: 'create', subresource: 'attach' });
     expect(a('GET', '/api/v1/namespaces/prod/pods/web-1/log?follow=true')).toMatchObject({ verb: 'get', subresource: 'log' });
     expect(a('PUT', '/apis/apps/v1/namespaces/prod/deployments/api/scale')).toMatchObject({ resource: 'deployments', subresource: 'scale' });
   });
