@@ -384,6 +384,12 @@ export const ConfigSchema = z.strictObject({
     sqlite: z.string().min(1).optional(),
     /** ... or a PostgreSQL URL (several gateways can share it); exactly one of the two */
     postgres: z.string().regex(/^postgres(ql)?:\/\//, 'use a postgres:// or postgresql:// URL').optional(),
+    /**
+     * strict: every commit reaches the disk (fsync) before the command it records is forwarded:
+     * survives a power loss. process: every commit reaches the operating system before the command
+     * is forwarded, the disk soon after: survives the gateway being killed, not a crash of the host.
+     */
+    durability: z.enum(['strict', 'process']).default('strict'),
     /** prune payloads of records older than this (hashes stay, so the tree and checkpoints still verify) */
     retention: z.string().optional().transform((v, ctx) => {
       if (v === undefined) return undefined;

@@ -6,8 +6,8 @@ import { SqliteLedger } from './sqlite.js';
 /** Opens the configured ledger store: `ledger.sqlite` (a file) or `ledger.postgres` (a URL). */
 export async function openLedger(loaded: LoadedConfig, options: { readonly?: boolean } = {}): Promise<LedgerStore> {
   const l = loaded.config.ledger;
-  if (l.postgres !== undefined) return PostgresLedger.open(l.postgres, options);
-  return new SqliteLedger(configPath(loaded, l.sqlite!), options);
+  if (l.postgres !== undefined) return PostgresLedger.open(l.postgres, { ...options, durability: l.durability });
+  return new SqliteLedger(configPath(loaded, l.sqlite!), { ...options, durability: l.durability });
 }
 
 /** Where the ledger lives, for messages (a PostgreSQL password is masked). */

@@ -57,7 +57,7 @@ export class PostgresLedger implements LedgerStore {
     private readonly ownsPool: boolean,
   ) {}
 
-  static async open(url: string, options: { readonly?: boolean } = {}): Promise<PostgresLedger> {
+  static async open(url: string, options: { readonly?: boolean; durability?: 'strict' | 'process' } = {}): Promise<PostgresLedger> {
     const where = url.replace(/\/\/[^@/]*@/, '//***@');
     const pool = new pg.Pool({ connectionString: url, max: 4 });
     pool.on('error', () => undefined);
@@ -74,7 +74,7 @@ export class PostgresLedger implements LedgerStore {
         return new PostgresLedger(pool, (last.rows[0]?.log_id as string | undefined) ?? '', where, true);
       }
       const store = new PostgresLedger(pool, randomUUID(), where, true);
-      await store.startWriter(url);
+      await store.startWriter(url, options.durability ?? 'strict');
       return store;
     } catch (e) {
       await pool.end().catch(() => undefined);
@@ -83,10 +83,14 @@ export class PostgresLedger implements LedgerStore {
     }
   }
 
-  private async startWriter(url: string): Promise<void> {
+  private async startWriter(url: string, durability: 'strict' | 'process'): Promise<void> {
     const c = new pg.Client({ connectionString: url });
     c.on('error', () => undefined);
     await c.connect();
+    // process: a commit returns once the server has it, before its WAL reaches the disk (the server
+    // flushes within a few hundred ms): nothing is lost if the gateway dies, the tail may be if the
+    // database server crashes
+    if (durability === 'process') await c.query('SET synchronous_commit = off');
     await c.query('INSERT INTO gatehouse.logs (log_id, created_us, host) VALUES ($1, $2, $3)', [this.currentLog, nowUs(), hostname()]);
     // the views records/commands and the log_id defaults follow this setting
     await c.query("SELECT set_config('gatehouse.log_id', $1, false), set_config('search_path', 'gatehouse', false)", [this.currentLog]);

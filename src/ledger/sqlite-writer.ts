@@ -21,7 +21,7 @@ const graveyard = [];
 function open() {
   db = new Database(workerData.file, { fileMustExist: true });
   stmt('PRAGMA journal_mode = WAL').run();
-  stmt('PRAGMA synchronous = FULL').run();
+  stmt(workerData.synchronous === 'NORMAL' ? 'PRAGMA synchronous = NORMAL' : 'PRAGMA synchronous = FULL').run();
   stmt('PRAGMA busy_timeout = 5000').run();
 }
 function stmt(sql) {
@@ -64,11 +64,12 @@ export class SqliteWriteThread {
   private nextId = 1;
   private readonly waiting = new Map<number, (r: Reply) => void>();
 
-  constructor(private readonly file: string) {}
+  /** `synchronous`: FULL (an fsync per commit) or NORMAL (WAL mode: durable against a crash of this process, fsync'd at checkpoints) */
+  constructor(private readonly file: string, private readonly synchronous: 'FULL' | 'NORMAL' = 'FULL') {}
 
   private spawn(): Worker {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { file: this.file, driver } });
+    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { file: this.file, driver, synchronous: this.synchronous } });
     w.on('message', (r: Reply) => {
       const done = this.waiting.get(r.id);
       this.waiting.delete(r.id);

@@ -49,6 +49,8 @@ function toRecord(r: RecordRow): LedgerRecord {
 export interface SqliteLedgerOptions {
   /** open for reading only (operator commands); append() then throws */
   readonly?: boolean;
+  /** strict (default): synchronous=FULL, an fsync per commit; process: synchronous=NORMAL (WAL written per commit, fsync'd at checkpoints) */
+  durability?: 'strict' | 'process';
 }
 
 /**
@@ -77,7 +79,7 @@ export class SqliteLedger implements LedgerStore {
         prepared(this.db, 'PRAGMA synchronous = FULL').run();
         prepared(this.db, 'PRAGMA busy_timeout = 5000').run();
         migrate(this.db, file);
-        this.writer = new SqliteWriteThread(file);
+        this.writer = new SqliteWriteThread(file, options.durability === 'process' ? 'NORMAL' : 'FULL');
       }
     } catch (e) {
       if (e instanceof GatehouseError) throw e;

@@ -17,12 +17,12 @@ beforeAll(async () => {
 });
 afterAll(async () => env?.dispose());
 
-describe(`crash soak (CRASH_SEED=${SEED})`, () => {
+describe.each(['strict', 'process'] as const)(`crash soak, ledger.durability %s (CRASH_SEED=${SEED})`, (durability) => {
   it(`${KILLS} kills under load`, async () => {
     expect(KILLS).toBeGreaterThanOrEqual(20);
     const t0 = performance.now();
-    const r = await crashRounds(env, KILLS, SEED);
-    console.log(`soak crash: ${r.kills} kills, ${r.verifies} verify runs (${r.verifyFailures.length} failed), ${r.serverStatements} marked statements run by the server, ${r.ledgerCommands} in the ledger, ${r.missing.length} missing, ${r.inFlightAtKill} clients connected at the kills, CRASH_SEED=${SEED}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const r = await crashRounds(env, KILLS, SEED, durability);
+    console.log(`soak crash (${durability}): ${r.kills} kills, ${r.verifies} verify runs (${r.verifyFailures.length} failed), ${r.serverStatements} marked statements run by the server, ${r.ledgerCommands} in the ledger, ${r.missing.length} missing, ${r.inFlightAtKill} clients connected at the kills, CRASH_SEED=${SEED}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     expect(r.verifyFailures).toEqual([]);
     expect(r.kills).toBe(KILLS);
     expect(r.missing).toEqual([]);

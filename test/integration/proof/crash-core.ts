@@ -117,12 +117,12 @@ async function until(done: { n: number }, n: number, alive: () => boolean): Prom
   }
 }
 
-export async function crashRounds(env: GatewayEnv, kills: number, seed: number): Promise<CrashReport> {
+export async function crashRounds(env: GatewayEnv, kills: number, seed: number, durability: 'strict' | 'process' = 'strict'): Promise<CrashReport> {
   const r = prng(seed);
   const raw = parse(readFileSync(env.configFile, 'utf8')) as Record<string, unknown>;
-  raw.ledger = { sqlite: './crash-ledger.db' };
+  raw.ledger = { sqlite: `./crash-ledger-${durability}.db`, durability };
   raw.log = { level: 'warn' };
-  const config = `${env.dir}/crash.yaml`;
+  const config = `${env.dir}/crash-${durability}.yaml`;
   writeFileSync(config, stringify(raw));
   await env.cluster.query('CREATE TABLE IF NOT EXISTS crash_marks (id bigserial PRIMARY KEY, mark text NOT NULL)', [], 'orders');
   await env.cluster.query('GRANT SELECT, INSERT ON crash_marks TO orders_app; GRANT USAGE ON SEQUENCE crash_marks_id_seq TO orders_app', [], 'orders');
@@ -136,7 +136,7 @@ export async function crashRounds(env: GatewayEnv, kills: number, seed: number):
     if (afterRestart) report.verifyFailures.push(`after restart ${round}: ${afterRestart}`);
     const done = { n: 0 };
     let running = WORKERS;
-    const workers = Array.from({ length: WORKERS }, (_, w) => worker(gw.port, token, `${seed}-${round}-${w}`, done).finally(() => (running -= 1)));
+    const workers = Array.from({ length: WORKERS }, (_, w) => worker(gw.port, token, `${seed}-${durability}-${round}-${w}`, done).finally(() => (running -= 1)));
     // kill after a seeded random number of completed statements: a moment somewhere in the load
     await until(done, 5 + r.int(120), () => running > 0);
     report.inFlightAtKill += running;
@@ -157,7 +157,8 @@ export async function crashRounds(env: GatewayEnv, kills: number, seed: number):
   if (final) report.verifyFailures.push(`final: ${final}`);
 
   const { queries, executes } = await ledgerCommands(config);
-  const marked = (t: string) => t.includes(`mk-${seed}-`);
+  // this run's marks only (the server's log holds every run's statements)
+  const marked = (t: string) => t.includes(`mk-${seed}-${durability}-`);
   report.ledgerCommands = [...queries, ...executes].filter(marked).length;
   const ran = readStatementLog(env.cluster.logFile).filter((s) => s.user === 'orders_app' && marked(s.text));
   report.serverStatements = ran.length;
