@@ -15,23 +15,16 @@
 //                   [--verify-records N]
 //
 // Writes bench/results/ledger-<date>-<HHMMSS>[-quick].json and .md, and prints the Markdown.
-import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
-import { createServer } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import {
+  PGBIN, benchDir, cleanupStack, elapsedSeconds, fsyncProbe, gitDescribe, log, machineInfo, median, parseArgs, reportHeader, requireBuilt,
+  resultName, root, sh, startCluster as startThrowawayCluster, uptime, writeResults,
+} from './lib.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '..');
-const log = (s) => process.stderr.write(`${s}\n`);
-for (const f of ['dist/ledger/sqlite.js', 'dist/ledger/postgres.js', 'dist/ledger/verify.js', 'dist/ledger/verify-tree.js', 'dist/cli/main.js']) {
-  if (!existsSync(join(root, f))) {
-    log(`ledger bench: ${f} is missing: build the project first (\`npm run build\` or \`npx tsc -p .\` in ${root})`);
-    process.exit(2);
-  }
-}
+requireBuilt('ledger', ['dist/ledger/sqlite.js', 'dist/ledger/postgres.js', 'dist/ledger/verify.js', 'dist/ledger/verify-tree.js', 'dist/cli/main.js']);
 const { SqliteLedger } = await import(join(root, 'dist/ledger/sqlite.js'));
 const { PostgresLedger } = await import(join(root, 'dist/ledger/postgres.js'));
 const { verifyChain } = await import(join(root, 'dist/ledger/verify.js'));
@@ -41,13 +34,7 @@ const { canonicalJson } = await import(join(root, 'dist/ledger/canonical.js'));
 const behindOption = 'BEHIND_DELAY_MS' in (await import(join(root, 'dist/ledger/group-commit.js')));
 
 // ---- options
-const argv = process.argv.slice(2);
-const flag = (n) => argv.includes(`--${n}`);
-const opt = (n, def) => {
-  const i = argv.indexOf(`--${n}`);
-  return i >= 0 && i + 1 < argv.length ? argv[i + 1] : def;
-};
-const list = (n, def) => String(opt(n, def)).split(',').map((s) => s.trim()).filter(Boolean);
+const { argv, opt, flag, list } = parseArgs();
 const QUICK = flag('quick');
 const ROUNDS = Number(opt('rounds', QUICK ? 2 : 3));
 const SECONDS = Number(opt('time', QUICK ? 2 : 5));
@@ -56,46 +43,13 @@ let STORES = list('stores', 'sqlite,postgres');
 const VERIFY_RECORDS = Number(opt('verify-records', QUICK ? 50_000 : 200_000));
 for (const s of STORES) if (!['sqlite', 'postgres'].includes(s)) throw new Error(`unknown store ${s}`);
 
-const PGBIN = '/usr/lib/postgresql/15/bin';
-const isRoot = process.getuid?.() === 0;
-const runAs = isRoot ? 'postgres' : null;
-const sh = (cmd, args, opts = {}) => {
-  const [file, a] = runAs && opts.asServer ? ['runuser', ['-u', runAs, '--', cmd, ...args]] : [cmd, args];
-  return execFileSync(file, a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-};
-const uptime = () => {
-  try {
-    return execFileSync('uptime', { encoding: 'utf8' }).trim();
-  } catch {
-    return `load average: ${loadavg().map((x) => x.toFixed(2)).join(', ')}`;
-  }
-};
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const notes = [];
 const started = new Date();
 const loadStart = uptime();
 log(`ledger bench: ${started.toISOString()}  ${loadStart}`);
 
-const cleanups = [];
-async function cleanup() {
-  for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch((e) => log(`cleanup: ${e.message}`));
-  cleanups.length = 0;
-}
-process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
-
-const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-ledger-'));
-chmodSync(dir, 0o755);
-cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+const { cleanups, cleanup } = cleanupStack();
+const dir = benchDir('ledger', cleanups);
 const versions = { node: process.version };
 
 // ---- realistic records: what a prepared pgbench (TPC-B-like) statement and its result record
@@ -149,16 +103,10 @@ async function startCluster() {
     STORES = STORES.filter((s) => s !== 'postgres');
     return;
   }
-  const pgPort = await freePort();
-  const data = join(dir, 'data');
-  const sock = join(dir, 'sock');
-  mkdirSync(sock);
-  if (runAs) sh('chown', [runAs, dir, sock]);
-  sh(join(PGBIN, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync'], { asServer: true });
   // fsync and synchronous_commit at their defaults (on): a commit is durable, as SQLite's synchronous=FULL
-  sh(join(PGBIN, 'pg_ctl'), ['-D', data, '-l', join(dir, 'postgres.log'), '-w', '-o', `-p ${pgPort} -h 127.0.0.1 -k ${sock} -c max_connections=50`, 'start'], { asServer: true });
-  cleanups.push(() => sh(join(PGBIN, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', 'stop'], { asServer: true }));
-  versions.postgres = sh(join(PGBIN, 'postgres'), ['--version']).trim();
+  const cluster = await startThrowawayCluster({ dir, cleanups, password: null, settings: '-c max_connections=50', chownDir: true });
+  const pgPort = cluster.port;
+  versions.postgres = cluster.version;
   let dbNo = 0;
   pgUrlFor = async () => {
     const db = `ledger${++dbNo}`;
@@ -247,21 +195,7 @@ async function fill(store, n) {
 
 try {
   // this disk's fsync (the floor under every durable commit)
-  const fsyncMs = [];
-  {
-    const fd = openSync(join(dir, 'fsync-probe'), 'w');
-    const block = Buffer.alloc(4096, 1);
-    for (let i = 0; i < 200; i++) {
-      const t0 = process.hrtime.bigint();
-      writeSync(fd, block, 0, block.length, (i % 16) * 4096);
-      fsyncSync(fd);
-      fsyncMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    }
-    closeSync(fd);
-    rmSync(join(dir, 'fsync-probe'));
-    fsyncMs.sort((a, b) => a - b);
-    log(`fsync probe: p50 ${fsyncMs[100].toFixed(3)} ms, p99 ${fsyncMs[198].toFixed(3)} ms`);
-  }
+  const fsync = fsyncProbe(dir);
   if (STORES.includes('postgres')) await startCluster();
   log(`rounds ${ROUNDS}, ${SECONDS} s per run, writers ${WRITERS.join('/')}, stores ${STORES.join('/')}; verify over ${VERIFY_RECORDS} records`);
 
@@ -322,12 +256,6 @@ try {
   const loadEnd = uptime();
 
   // ---- summary
-  const median = (xs) => {
-    const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-    if (!s.length) return NaN;
-    const m = s.length >> 1;
-    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-  };
   const spread = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
   for (const c of runs) {
     c.summary = {
@@ -337,20 +265,14 @@ try {
   }
   const f = (x, d = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '–');
   const sp = (s, d = 0) => `${f(s.median, d)} (${f(s.min, d)}–${f(s.max, d)})`;
-  let git = 'unknown';
-  try {
-    git = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no', 'src'], { encoding: 'utf8' }).trim();
-    if (dirty) git += ' (src/ with uncommitted changes)';
-  } catch { /* not a checkout */ }
+  const git = gitDescribe();
   const stamp = started.toISOString();
   const command = ['node bench/ledger.mjs', ...argv].join(' ');
-  const md = [];
-  md.push('# Ledger: appends with concurrent writers, and verify throughput', '');
-  md.push(`- started ${stamp}, took ${Math.round((Date.now() - started.getTime()) / 1000)} s; command: \`${command}\``);
-  md.push(`- machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; ${versions.node}${versions.postgres ? `; ${versions.postgres}` : ''}; gatehouse ${git}`);
-  md.push(`- load at start: \`${loadStart}\``, `- load at end: \`${loadEnd}\``);
-  md.push(`- this disk's fsync (4 KiB write + fsync, 200 times): p50 ${fsyncMs[100].toFixed(3)} ms, p99 ${fsyncMs[198].toFixed(3)} ms`);
+  const md = reportHeader({
+    title: 'Ledger: appends with concurrent writers, and verify throughput', started, command, git, loadStart, loadEnd,
+    software: `${versions.node}${versions.postgres ? `; ${versions.postgres}` : ''}`,
+  });
+  md.push(`- this disk's fsync (4 KiB write + fsync, 200 times): p50 ${fsync.p50.toFixed(3)} ms, p99 ${fsync.p99.toFixed(3)} ms`);
   md.push(`- records as a prepared TPC-B-like session writes them: pg.execute ${Math.round(avg(sizes.statement))} bytes and pg.result ${Math.round(avg(sizes.result))} bytes of canonical JSON on average (session.start ${sizes.sessionStart}); each writer awaits its statement's append, then appends the result without waiting (\`{ behind: true }\`: ${behindOption ? 'this build has the option' : 'this build has no such option, the result is committed on its own'})`);
   md.push(`- ${ROUNDS} interleaved rounds of ${SECONDS} s, a fresh ledger per run; every cell: median over rounds (min–max)`);
   for (const n of notes) md.push(`- ${n}`);
@@ -365,18 +287,13 @@ try {
     md.push(`| ${v.store} | ${f(v.records)} | ${f(v.fillRecordsPerSec)} | ${f(v.verifyChain.recordsPerSec)} | ${f(v.verifyLedger.recordsPerSec)} | ${v.cli ? `${f(v.cli.seconds, 2)} s, ${f(v.cli.recordsPerSec)} records/s` : '–'} |`);
   }
   const text = md.join('\n') + '\n';
-  process.stdout.write(text);
-  const outDir = join(here, 'results');
-  mkdirSync(outDir, { recursive: true });
-  const name = `ledger-${stamp.slice(0, 10)}-${stamp.slice(11, 19).replace(/:/g, '')}${QUICK ? '-quick' : ''}`;
-  writeFileSync(join(outDir, `${name}.md`), text);
-  writeFileSync(join(outDir, `${name}.json`), JSON.stringify({
-    started: stamp, seconds: Math.round((Date.now() - started.getTime()) / 1000), command,
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: +(totalmem() / 2 ** 30).toFixed(1) }, versions, gatehouse: git,
+  const name = resultName('ledger', started, QUICK ? '-quick' : '');
+  writeResults(name, text, {
+    started: stamp, seconds: elapsedSeconds(started), command,
+    machine: machineInfo(), versions, gatehouse: git,
     loadStart, loadEnd, options: { quick: QUICK, rounds: ROUNDS, seconds: SECONDS, writers: WRITERS, stores: STORES, verifyRecords: VERIFY_RECORDS },
-    notes, behindOption, fsyncProbeMs: { p50: fsyncMs[100], p99: fsyncMs[198] }, recordBytes: sizes, runs, verify,
-  }, null, 2) + '\n');
-  log(`wrote bench/results/${name}.md and .json`);
+    notes, behindOption, fsyncProbeMs: fsync, recordBytes: sizes, runs, verify,
+  });
 } finally {
   await cleanup();
 }

@@ -22,18 +22,19 @@ import { loadConfigText } from '../dist/core/config.js';
 import { createLogger } from '../dist/core/log.js';
 import { startDevIssuer } from '../dist/identity/dev-issuer.js';
 import { startGateway } from '../dist/server.js';
+import {
+  BENCH_PRINCIPAL, COLUMN_RULES, DATASETS, DETECTOR_RULES, RELAY_LIMITS, TEN_DETECTORS, backendMessages, chunks64k, parseArgs,
+} from './lib.mjs';
 
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
+const { flag, opt } = parseArgs();
+const arg = (name, def) => Number(opt(name, def));
 const ROWS = arg('rows', 20_000);
 // dense: every row has an email, a card, an SSN and a phone (the worst case: every row is rewritten);
 // typical: an orders table where one column is an email and 1 row in 50 has a phone in its note
-const DATA = process.argv.includes('--typical') ? 'typical' : 'dense';
+const DATA = flag('typical') ? 'typical' : 'dense';
 // bulk: each round reads the whole table in one query; pages: each round is 200 queries of 20 rows
 // (what an agent does: look at a page, decide, look again)
-const WORKLOAD = process.argv.includes('--pages') ? 'pages' : 'bulk';
+const WORKLOAD = flag('pages') ? 'pages' : 'bulk';
 const ROUNDS = arg('rounds', 15);
 const target = {
   host: process.env.BENCH_PG_HOST ?? '127.0.0.1',
@@ -43,22 +44,14 @@ const target = {
 };
 const TABLE = 'gatehouse_bench_people';
 
-if (process.argv.includes('--relay')) {
+if (flag('relay')) {
   await relayOnly(arg('passes', 30));
   process.exit(0);
 }
 
 /** The rows of the data sets below, as the database returns them (text format). */
 function rowValues(i) {
-  const pad = (n, w) => String(n).padStart(w, '0');
-  const city = ['Berlin', 'Lyon', 'Austin', 'Osaka'];
-  if (DATA === 'typical') {
-    return [String(i), `person.${i}@example.com`, ['new', 'paid', 'shipped', 'returned'][i % 4], `Item #${i % 700} ${['blue', 'red', 'large', 'small'][i % 4]}`,
-      String(i % 10000), `2026-11-${pad(1 + (i % 28), 2)} 10:${pad(i % 60, 2)}`, city[i % 4],
-      i % 50 === 0 ? 'customer asked to be called at +1 415 555 0100' : 'left at the front door, signed by the customer', null];
-  }
-  return [String(i), `Person ${i}`, `person.${i}@example.com`, `4539-1488-0343-${pad(i % 10000, 4)}`, `${pad(100 + (i % 500), 3)}-${pad(10 + (i % 80), 2)}-${pad(1000 + (i % 8999), 4)}`,
-    `+1 415 555 ${pad(i % 10000, 4)}`, city[i % 4], i % 3 === 0 ? `call +1 415 555 0100 or mail p${i}@example.com` : `order ${i} shipped to the warehouse`, String(i % 10000)];
+  return DATASETS[DATA].row(i);
 }
 
 async function relayOnly(passes) {
@@ -68,32 +61,16 @@ async function relayOnly(passes) {
   const { MessageWriter } = await import('../dist/protocols/postgres/wire.js');
   const { readyForQuery } = await import('../dist/protocols/postgres/backend.js');
   const { SessionMasker } = await import('../dist/masking/session.js');
-  const cols = DATA === 'typical'
-    ? [['id', 23], ['email', 25], ['status', 25], ['item', 25], ['amount', 23], ['created', 25], ['warehouse', 25], ['note', 25], ['ssn', 25]]
-    : [['id', 23], ['name', 25], ['email', 25], ['card', 25], ['ssn', 25], ['phone', 25], ['city', 25], ['note', 25], ['amount', 23]];
-  const rd = new MessageWriter().int16(cols.length);
-  for (const [n, t] of cols) rd.cstring(n).int32(0).int16(0).int32(t).int16(-1).int32(-1).int16(0);
-  const parts = [rd.finish('T')];
-  for (let i = 1; i <= ROWS; i++) {
-    const w = new MessageWriter().int16(cols.length);
-    for (const v of rowValues(i)) {
-      if (v === null) w.int32(-1);
-      else w.int32(Buffer.byteLength(v)).raw(Buffer.from(v));
-    }
-    parts.push(w.finish('D'));
-  }
+  const { dataRow, rowDescription } = backendMessages(MessageWriter);
+  const parts = [rowDescription(DATASETS[DATA].cols)];
+  for (let i = 1; i <= ROWS; i++) parts.push(dataRow(rowValues(i)));
   parts.push(new MessageWriter().cstring(`SELECT ${ROWS}`).finish('C'), readyForQuery('I'));
   const all = Buffer.concat(parts);
-  const chunks = [];
-  for (let o = 0; o < all.length; o += 65536) chunks.push(all.subarray(o, o + 65536));
-  const principal = { subject: 'bench', groups: ['bench'], issuer: 'https://idp', clientId: null, tokenId: 'j', tokenSha256: 'x', ciJob: null, expiresAt: null };
-  const limits = { sampleRows: 5, maxValueBytes: 256, maxParamBytes: 256, maxClientMessageBytes: 1 << 24, maxServerMessageBytes: 1 << 24, maxPreparedStatements: 100 };
+  const chunks = chunks64k(all);
+  const principal = BENCH_PRINCIPAL;
+  const limits = RELAY_LIMITS;
   // the variants above; column rules by column name (there is no catalog here)
-  const rules = {
-    'gateway, no masking': null,
-    'gateway, column rules': [{ name: 'pii', columns: ['email', 'card', '*ssn*', 'phone'], detectors: [], exempt: [], strategy: 'partial' }],
-    'gateway, detectors on every text value': [{ name: 'pii', columns: [], detectors: ['email', 'card', 'iban', 'ssn', 'phone', 'ipv4', 'ipv6', 'jwt', 'cloud_key', 'private_key'], exempt: [], strategy: 'redact' }],
-  };
+  const rules = { 'gateway, no masking': null, 'gateway, column rules': COLUMN_RULES, 'gateway, detectors on every text value': DETECTOR_RULES };
   console.log(`${DATA} data, the relay alone fed one result of ${ROWS} rows in 64 KB chunks, ${passes} passes per variant, node ${process.version}`);
   console.log('| variant | least CPU ms | median CPU ms | µs per row (least) | output bytes | output SHA-256 (first 12) |');
   console.log('| --- | ---: | ---: | ---: | ---: | --- |');
@@ -155,7 +132,7 @@ const log = createLogger({ level: 'silent' });
 const variants = {
   'gateway, no masking': { rules: [] },
   'gateway, column rules': { key: 'bench-masking-key-0123456789', rules: [{ name: 'pii', columns: [`${TABLE}.email`, `${TABLE}.card`, '*ssn*', 'phone'], strategy: 'partial' }] },
-  'gateway, detectors on every text value': { rules: [{ name: 'pii', detectors: ['email', 'card', 'iban', 'ssn', 'phone', 'ipv4', 'ipv6', 'jwt', 'cloud_key', 'private_key'], strategy: 'redact' }] },
+  'gateway, detectors on every text value': { rules: [{ name: 'pii', detectors: TEN_DETECTORS, strategy: 'redact' }] },
 };
 const gateways = {};
 for (const [name, masking] of Object.entries(variants)) {

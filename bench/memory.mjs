@@ -19,39 +19,26 @@
 //   node memory.mjs [--quick] [--sessions N] [--rows N] [--slow-mbps N] [--no-pgbouncer] [--no-stream] [--no-idle]
 //
 // Writes bench/results/memory-<date>-<HHMMSS>[-quick].json and .md, and prints the Markdown.
-import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
-import { connect, createServer } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import {
+  PASSWORD, PGBIN, benchDir, cleanupStack, createBenchDatabase, elapsedSeconds, findOrInstallPgbouncer, freePort, gitDescribe, log, machineInfo, median,
+  parseArgs, reportHeader, requireBuilt, resultName, root, sh, sleep, startBenchIssuer, startCluster, startGatewayProcess, startPgbouncer, uptime,
+  writeGatewayConfig, writeResults,
+} from './lib.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '..');
-const log = (s) => process.stderr.write(`${s}\n`);
-for (const f of ['dist/cli/main.js', 'dist/identity/dev-issuer.js', 'dist/protocols/postgres/framer.js']) {
-  if (!existsSync(join(root, f))) {
-    log(`memory bench: ${f} is missing: build the project first (\`npm run build\` or \`npx tsc -p .\` in ${root})`);
-    process.exit(2);
-  }
-}
+requireBuilt('memory', ['dist/cli/main.js', 'dist/identity/dev-issuer.js', 'dist/protocols/postgres/framer.js']);
 if (!existsSync('/proc/self/status')) {
   log('memory bench: /proc/PID/status is not readable here (Linux only)');
   process.exit(2);
 }
-const { startDevIssuer } = await import(join(root, 'dist/identity/dev-issuer.js'));
 const { Framer } = await import(join(root, 'dist/protocols/postgres/framer.js'));
 const { default: pg } = await import('pg');
 const { serialize } = await import('pg-protocol');
-const { stringify } = await import('yaml');
 
 // ---- options
-const argv = process.argv.slice(2);
-const flag = (n) => argv.includes(`--${n}`);
-const opt = (n, def) => {
-  const i = argv.indexOf(`--${n}`);
-  return i >= 0 && i + 1 < argv.length ? argv[i + 1] : def;
-};
+const { argv, flag, opt } = parseArgs();
 const QUICK = flag('quick');
 const SESSIONS = Number(opt('sessions', QUICK ? 200 : 1000));
 const ROWS = Number(opt('rows', QUICK ? 100_000 : 1_000_000));
@@ -62,42 +49,10 @@ const PACE = QUICK ? 0.5 : 1;
 const DO_STREAM = !flag('no-stream');
 let DO_BOUNCER = !flag('no-pgbouncer') && DO_IDLE;
 
-const PGBIN = '/usr/lib/postgresql/15/bin';
 if (!existsSync(join(PGBIN, 'initdb'))) {
   log(`memory bench: initdb not found in ${PGBIN} (Debian: apt-get install postgresql-15)`);
   process.exit(2);
 }
-const isRoot = process.getuid?.() === 0;
-const runAs = isRoot ? 'postgres' : null;
-const which = (cmd) => {
-  try {
-    return execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || null;
-  } catch {
-    return null;
-  }
-};
-const sh = (cmd, args, opts = {}) => {
-  const [file, a] = runAs && opts.asServer ? ['runuser', ['-u', runAs, '--', cmd, ...args]] : [cmd, args];
-  return execFileSync(file, a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-};
-const uptime = () => {
-  try {
-    return execFileSync('uptime', { encoding: 'utf8' }).trim();
-  } catch {
-    return `load average: ${loadavg().map((x) => x.toFixed(2)).join(', ')}`;
-  }
-};
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const MiB = 1024 * 1024;
 /** VmRSS and VmHWM of a process, in bytes */
 function mem(pid) {
@@ -105,11 +60,6 @@ function mem(pid) {
   const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN) * 1024;
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 /** RSS sampled every 100 ms for ms: median and max */
 async function settle(pid, ms = 2000) {
   const xs = [];
@@ -126,41 +76,20 @@ const loadStart = uptime();
 log(`memory bench: ${started.toISOString()}  ${loadStart}`);
 log(`${DO_IDLE ? `${SESSIONS} idle sessions${DO_BOUNCER ? ' (gateway and pgbouncer)' : ''}` : 'no idle test'}; ${DO_STREAM ? `stream of ${ROWS} rows (fast reader, slow reader at ${SLOW_MBPS} MB/s)` : 'no stream test'}`);
 
-const cleanups = [];
-async function cleanup() {
-  for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch((e) => log(`cleanup: ${e.message}`));
-  cleanups.length = 0;
-}
-process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
-
-const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-memory-'));
-chmodSync(dir, 0o755);
-if (runAs) sh('chown', [runAs, dir]);
-cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-const PASSWORD = 'bench-Upstream-Secret-42';
+const { cleanups, cleanup } = cleanupStack();
+const dir = benchDir('memory', cleanups, { chown: true });
 const notes = [];
 const versions = { node: process.version };
 const result = { idle: null, pgbouncer: null, stream: [] };
 
 try {
   // ---- the throwaway cluster
-  const pgPort = await freePort();
-  const data = join(dir, 'data');
-  const sock = join(dir, 'sock');
-  mkdirSync(sock);
-  if (runAs) sh('chown', [runAs, sock]);
-  const pwfile = join(dir, 'pw');
-  writeFileSync(pwfile, `${PASSWORD}\n`);
-  if (runAs) sh('chown', [runAs, pwfile]);
-  sh(join(PGBIN, 'initdb'), ['-D', data, '-A', 'scram-sha-256', '-U', 'postgres', `--pwfile=${pwfile}`, '-E', 'UTF8', '--no-sync'], { asServer: true });
   const maxConn = SESSIONS + 100;
-  sh(join(PGBIN, 'pg_ctl'), ['-D', data, '-l', join(dir, 'postgres.log'), '-w', '-o', `-p ${pgPort} -h 127.0.0.1 -k ${sock} -c max_connections=${maxConn} -c shared_buffers=128MB`, 'start'], { asServer: true });
-  cleanups.push(() => sh(join(PGBIN, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', 'stop'], { asServer: true }));
-  versions.postgres = sh(join(PGBIN, 'postgres'), ['--version']).trim();
-  const pgEnv = { ...process.env, PGPASSWORD: PASSWORD, PGSSLMODE: 'disable', PGHOST: '127.0.0.1', PGPORT: String(pgPort) };
-  const psql = (sql, db = 'postgres') => sh('psql', ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-U', 'postgres', '-d', db, '-c', sql], { env: pgEnv });
-  psql(`CREATE ROLE bench LOGIN PASSWORD '${PASSWORD}'`);
-  psql('CREATE DATABASE bench OWNER bench');
+  const cluster = await startCluster({ dir, cleanups, password: PASSWORD, settings: `-c max_connections=${maxConn} -c shared_buffers=128MB` });
+  const pgPort = cluster.port;
+  versions.postgres = cluster.version;
+  const psql = (sql) => cluster.psql(sql, 'postgres', 'postgres', ['-t', '-A']);
+  createBenchDatabase(cluster);
   log(`cluster on 127.0.0.1:${pgPort}, max_connections=${maxConn}`);
   const backends = () => Number(psql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'").trim()) - 1;
   async function waitBackends(n, ms = 20000) {
@@ -169,42 +98,16 @@ try {
   }
 
   // ---- the gateway, a child process
-  const idp = await startDevIssuer({ audience: 'api://bench', clients: [{ clientId: 'bench', clientSecret: 'bench-secret-123', groups: ['bench'] }] });
-  cleanups.push(() => idp.close());
+  const idp = await startBenchIssuer(cleanups);
   const gPort = await freePort();
   const configFile = join(dir, 'gatehouse.yaml');
-  writeFileSync(configFile, stringify({
-    identity: { issuer: idp.issuer, audience: 'api://bench' },
-    ledger: { sqlite: join(dir, 'ledger.db') },
-    listeners: { postgres: { host: '127.0.0.1', port: gPort } },
-    connections: [{ name: 'bench', type: 'postgres', host: '127.0.0.1', port: pgPort, database: 'bench', user: 'bench', password: '${BENCH_UPSTREAM_PASSWORD}', groups: ['bench'], tls: { mode: 'disable' } }],
-    log: { level: 'warn' },
-  }));
+  await writeGatewayConfig({ file: configFile, issuer: idp.issuer, ledger: join(dir, 'ledger.db'), port: gPort, upstreamPort: pgPort });
   // a bench-only preload: on SIGUSR2 the gateway runs a full GC and writes process.memoryUsage() to a
   // file, so that idle figures can be read after garbage is collected (RSS alone moves with V8's heap)
   const preload = join(dir, 'gc-on-signal.cjs');
   const usageFile = join(dir, 'usage.json');
   writeFileSync(preload, `process.on('SIGUSR2', () => { globalThis.gc(); globalThis.gc(); require('node:fs').writeFileSync(${JSON.stringify(usageFile)}, JSON.stringify({ at: Date.now(), ...process.memoryUsage() })); });\n`);
-  const gw = spawn(process.execPath, ['--expose-gc', '--require', preload, join(root, 'dist/cli/main.js'), 'serve', '--config', configFile], {
-    env: { ...process.env, BENCH_UPSTREAM_PASSWORD: PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let gwErr = '';
-  gw.stderr.on('data', (d) => (gwErr = (gwErr + d).slice(-4000)));
-  cleanups.push(async () => {
-    if (gw.exitCode !== null) return;
-    const done = new Promise((r) => gw.once('exit', r));
-    gw.kill('SIGTERM');
-    await Promise.race([done, sleep(15000)]);
-    if (gw.exitCode === null) gw.kill('SIGKILL');
-  });
-  await new Promise((res, rej) => {
-    let out = '';
-    gw.stdout.on('data', (d) => {
-      out += d;
-      if (out.includes('gatehouse ready')) res();
-    });
-    gw.once('exit', (code) => rej(new Error(`gatehouse serve exited ${code}: ${gwErr}`)));
-  });
+  const { child: gw } = await startGatewayProcess({ config: configFile, nodeArgs: ['--expose-gc', '--require', preload], keepStderr: 4000, cleanups });
   log(`gateway pid ${gw.pid} on 127.0.0.1:${gPort}`);
   /** full GC in the gateway, then its memoryUsage() and VmRSS */
   async function afterGc() {
@@ -280,75 +183,33 @@ try {
 
   // ---- the same through pgbouncer
   if (DO_BOUNCER) {
-    const find = () => which('pgbouncer') ?? (existsSync('/usr/sbin/pgbouncer') ? '/usr/sbin/pgbouncer' : null);
-    let bouncer = find();
-    if (!bouncer && isRoot) {
-      log('pgbouncer missing: apt-get install -y pgbouncer');
-      const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-      try {
-        execFileSync('apt-get', ['install', '-y', '-q', 'pgbouncer'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-      } catch {
-        try {
-          execFileSync('apt-get', ['update', '-q'], { env, stdio: 'ignore' });
-          execFileSync('apt-get', ['install', '-y', '-q', 'pgbouncer'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-        } catch (e) {
-          log(`apt-get install pgbouncer failed: ${String(e.stderr ?? e.message).trim().split('\n').slice(-2).join(' | ')}`);
-        }
-      }
-      bouncer = find();
-    }
+    const bouncer = findOrInstallPgbouncer();
     if (!bouncer) {
       const note = 'pgbouncer comparison skipped: pgbouncer is not installed (`apt-get install -y pgbouncer`)';
       notes.push(note);
       log(note);
     } else {
       versions.pgbouncer = sh(bouncer, ['--version']).trim().split('\n')[0];
-      const bPort = await freePort();
-      const bdir = join(dir, 'pgbouncer');
-      mkdirSync(bdir);
-      writeFileSync(join(bdir, 'userlist.txt'), `"bench" "${PASSWORD}"\n`);
-      writeFileSync(join(bdir, 'pgbouncer.ini'), [
-        '[databases]', `bench = host=127.0.0.1 port=${pgPort} dbname=bench user=bench password=${PASSWORD}`, '[pgbouncer]',
-        'listen_addr = 127.0.0.1', `listen_port = ${bPort}`, "unix_socket_dir = ''", 'auth_type = md5', `auth_file = ${join(bdir, 'userlist.txt')}`,
-        'pool_mode = session', `max_client_conn = ${SESSIONS + 50}`, `default_pool_size = ${SESSIONS + 10}`, 'max_db_connections = 0',
-        `logfile = ${join(bdir, 'pgbouncer.log')}`, `pidfile = ${join(bdir, 'pgbouncer.pid')}`, 'log_connections = 0', 'log_disconnections = 0', '',
-      ].join('\n'));
-      if (runAs) sh('chown', ['-R', runAs, bdir]);
-      // two descriptors per client (its socket and its server connection): runuser's PAM session sets
-      // the soft limit to 1024, so raise it up to the hard limit first
-      const fds = 2 * SESSIONS + 100;
-      const line = `ulimit -n ${fds} && exec ${bouncer} ${join(bdir, 'pgbouncer.ini')}`;
-      const [file, a] = runAs ? ['runuser', ['-u', runAs, '--', 'sh', '-c', line]] : ['sh', ['-c', line]];
-      const child = spawn(file, a, { stdio: ['ignore', 'ignore', 'pipe'] });
-      let err = '';
-      child.stderr.on('data', (d) => (err += d));
-      cleanups.push(async () => {
-        if (child.exitCode !== null) return;
-        const done = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await Promise.race([done, sleep(3000)]);
-      });
       let bpid = null;
+      // two descriptors per client (its socket and its server connection)
+      const b = await startPgbouncer({
+        bouncer, dir, upstreamPort: pgPort, maxClientConn: SESSIONS + 50, defaultPoolSize: SESSIONS + 10, fds: 2 * SESSIONS + 100, cleanups,
+        probe: async (port) => {
+          const c = new pg.Client({ host: '127.0.0.1', port, user: 'bench', database: 'bench', password: PASSWORD, ssl: false });
+          await c.connect();
+          await c.end();
+          bpid = Number(readFileSync(join(dir, 'pgbouncer', 'pgbouncer.pid'), 'utf8').trim());
+        },
+      });
+      const bPort = b.port;
+      const child = b.child;
       const bdirLog = () => {
         try {
-          return readFileSync(join(bdir, 'pgbouncer.log'), 'utf8').trim().split('\n').slice(-5).join(' | ');
+          return readFileSync(join(b.dir, 'pgbouncer.log'), 'utf8').trim().split('\n').slice(-5).join(' | ');
         } catch {
           return '';
         }
       };
-      for (let i = 0; ; i++) {
-        try {
-          const c = new pg.Client({ host: '127.0.0.1', port: bPort, user: 'bench', database: 'bench', password: PASSWORD, ssl: false });
-          await c.connect();
-          await c.end();
-          bpid = Number(readFileSync(join(bdir, 'pgbouncer.pid'), 'utf8').trim());
-          break;
-        } catch (e) {
-          if (i > 50 || child.exitCode !== null) throw new Error(`pgbouncer did not start: ${err || e.message}`);
-          void bdirLog;
-          await sleep(100);
-        }
-      }
       await waitBackends(0);
       log(`  upstream backends before pgbouncer: ${backends()}`);
       const warm = await openClients(bPort, 10, PASSWORD, 'pgbouncer warm-up');
@@ -482,19 +343,13 @@ try {
   const loadEnd = uptime();
 
   // ---- report
-  let git = 'unknown';
-  try {
-    git = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no', 'src'], { encoding: 'utf8' }).trim();
-    if (dirty) git += ' (src/ with uncommitted changes)';
-  } catch { /* not a checkout */ }
+  const git = gitDescribe();
   const stamp = started.toISOString();
   const command = ['node bench/memory.mjs', ...argv].join(' ');
-  const md = [];
-  md.push('# Gateway memory: idle sessions and a streamed result', '');
-  md.push(`- started ${stamp}, took ${Math.round((Date.now() - started.getTime()) / 1000)} s; command: \`${command}\``);
-  md.push(`- machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; ${versions.node}; ${versions.postgres}${versions.pgbouncer ? `; ${versions.pgbouncer}` : ''}; gatehouse ${git}`);
-  md.push(`- load at start: \`${loadStart}\``, `- load at end: \`${loadEnd}\``);
+  const md = reportHeader({
+    title: 'Gateway memory: idle sessions and a streamed result', started, command, git, loadStart, loadEnd,
+    software: `${versions.node}; ${versions.postgres}${versions.pgbouncer ? `; ${versions.pgbouncer}` : ''}`,
+  });
   md.push('- the gateway: `gatehouse serve` as a child process (SQLite ledger, strict write-ahead, log level warn); RSS = VmRSS of /proc/PID/status, each figure the median of samples every 100 ms over ' + (QUICK ? '1–1.5' : '2–3') + ' s after things settled');
   for (const n of notes) md.push(`- ${n}`);
   md.push('');
@@ -527,18 +382,13 @@ try {
   md.push(`Gateway peak RSS over the whole run (VmHWM): ${mb(gwHwm)} MiB.`);
   void ledgerRecords;
   const text = md.join('\n') + '\n';
-  process.stdout.write(text);
-  const outDir = join(here, 'results');
-  mkdirSync(outDir, { recursive: true });
-  const name = `memory-${stamp.slice(0, 10)}-${stamp.slice(11, 19).replace(/:/g, '')}${QUICK ? '-quick' : ''}`;
-  writeFileSync(join(outDir, `${name}.md`), text);
-  writeFileSync(join(outDir, `${name}.json`), JSON.stringify({
-    started: stamp, seconds: Math.round((Date.now() - started.getTime()) / 1000), command,
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: +(totalmem() / 2 ** 30).toFixed(1) }, versions, gatehouse: git,
+  const name = resultName('memory', started, QUICK ? '-quick' : '');
+  writeResults(name, text, {
+    started: stamp, seconds: elapsedSeconds(started), command,
+    machine: machineInfo(), versions, gatehouse: git,
     loadStart, loadEnd, options: { quick: QUICK, sessions: SESSIONS, rows: ROWS, slowMBps: SLOW_MBPS, idle: DO_IDLE, stream: DO_STREAM, pgbouncer: DO_BOUNCER },
     notes, gatewayHwm: gwHwm, ...result,
-  }, null, 2) + '\n');
-  log(`wrote bench/results/${name}.md and .json`);
+  });
 } finally {
   await cleanup();
 }

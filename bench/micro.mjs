@@ -17,15 +17,13 @@
 //   node --expose-gc micro.mjs [--quick] [--runs N] [--time MS] [--filter TEXT]
 //
 // Writes bench/results/micro-<date>-<HHMMSS>[-quick].json and .md, and prints the Markdown.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  BENCH_PRINCIPAL, COLUMN_RULES, DATASETS, DETECTOR_RULES, RELAY_LIMITS, backendMessages, chunks64k, elapsedSeconds, gitDescribe, here, log, machineInfo,
+  median, parseArgs, reportHeader, requireBuilt, resultName, root, uptime, writeResults,
+} from './lib.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '..');
-const log = (s) => process.stderr.write(`${s}\n`);
 let mitata;
 try {
   mitata = await import('mitata');
@@ -33,12 +31,7 @@ try {
   log('micro bench: mitata is not installed: run `npm install` in bench/ (it is a dependency of the bench package)');
   process.exit(2);
 }
-for (const f of ['dist/protocols/postgres/framer.js', 'dist/policy/classify.js', 'dist/masking/session.js']) {
-  if (!existsSync(join(root, f))) {
-    log(`micro bench: ${f} is missing: build the project first (\`npm run build\` or \`npx tsc -p .\` in ${root})`);
-    process.exit(2);
-  }
-}
+requireBuilt('micro', ['dist/protocols/postgres/framer.js', 'dist/policy/classify.js', 'dist/masking/session.js']);
 const { Framer } = await import(join(root, 'dist/protocols/postgres/framer.js'));
 const { PgRelay } = await import(join(root, 'dist/protocols/postgres/relay.js'));
 const { MessageWriter } = await import(join(root, 'dist/protocols/postgres/wire.js'));
@@ -48,23 +41,11 @@ const { SessionMasker, newTally } = await import(join(root, 'dist/masking/sessio
 const { BUILTIN_DETECTORS, scan } = await import(join(root, 'dist/masking/index.js'));
 const { serialize } = await import('pg-protocol');
 
-const argv = process.argv.slice(2);
-const flag = (n) => argv.includes(`--${n}`);
-const opt = (n, def) => {
-  const i = argv.indexOf(`--${n}`);
-  return i >= 0 && i + 1 < argv.length ? argv[i + 1] : def;
-};
+const { argv, flag, opt } = parseArgs();
 const QUICK = flag('quick');
 const RUNS = Number(opt('runs', QUICK ? 1 : 3));
 const TIME_MS = Number(opt('time', QUICK ? 150 : 500));
 const FILTER = opt('filter', '');
-const uptime = () => {
-  try {
-    return execFileSync('uptime', { encoding: 'utf8' }).trim();
-  } catch {
-    return `load average: ${loadavg().map((x) => x.toFixed(2)).join(', ')}`;
-  }
-};
 const started = new Date();
 const loadStart = uptime();
 const gcExposed = typeof globalThis.gc === 'function';
@@ -72,39 +53,12 @@ log(`micro bench: ${started.toISOString()}  ${loadStart}`);
 if (!gcExposed) log('note: run with node --expose-gc (as `npm run micro` does) to collect garbage between cases');
 
 // ---- data: the rows of masking.mjs
-const pad = (n, w) => String(n).padStart(w, '0');
-const city = ['Berlin', 'Lyon', 'Austin', 'Osaka'];
-const datasets = {
-  typical: {
-    cols: [['id', 23], ['email', 25], ['status', 25], ['item', 25], ['amount', 23], ['created', 25], ['warehouse', 25], ['note', 25], ['ssn', 25]],
-    row: (i) => [String(i), `person.${i}@example.com`, ['new', 'paid', 'shipped', 'returned'][i % 4], `Item #${i % 700} ${['blue', 'red', 'large', 'small'][i % 4]}`,
-      String(i % 10000), `2026-11-${pad(1 + (i % 28), 2)} 10:${pad(i % 60, 2)}`, city[i % 4],
-      i % 50 === 0 ? 'customer asked to be called at +1 415 555 0100' : 'left at the front door, signed by the customer', null],
-  },
-  dense: {
-    cols: [['id', 23], ['name', 25], ['email', 25], ['card', 25], ['ssn', 25], ['phone', 25], ['city', 25], ['note', 25], ['amount', 23]],
-    row: (i) => [String(i), `Person ${i}`, `person.${i}@example.com`, `4539-1488-0343-${pad(i % 10000, 4)}`, `${pad(100 + (i % 500), 3)}-${pad(10 + (i % 80), 2)}-${pad(1000 + (i % 8999), 4)}`,
-      `+1 415 555 ${pad(i % 10000, 4)}`, city[i % 4], i % 3 === 0 ? `call +1 415 555 0100 or mail p${i}@example.com` : `order ${i} shipped to the warehouse`, String(i % 10000)],
-  },
-};
-function dataRow(values) {
-  const w = new MessageWriter().int16(values.length);
-  for (const v of values) {
-    if (v === null) w.int32(-1);
-    else w.int32(Buffer.byteLength(v)).raw(Buffer.from(v));
-  }
-  return w.finish('D');
-}
-function rowDescription(cols) {
-  const rd = new MessageWriter().int16(cols.length);
-  for (const [n, t] of cols) rd.cstring(n).int32(0).int16(0).int32(t).int16(-1).int32(-1).int16(0);
-  return rd.finish('T');
-}
+const datasets = DATASETS;
+const { dataRow, rowDescription } = backendMessages(MessageWriter);
 const ROWS = 20_000;
 const typicalRows = Array.from({ length: ROWS }, (_, i) => dataRow(datasets.typical.row(i + 1)));
 const rowStream = Buffer.concat(typicalRows);
-const chunk64 = [];
-for (let o = 0; o < rowStream.length; o += 65536) chunk64.push(rowStream.subarray(o, o + 65536));
+const chunk64 = chunks64k(rowStream);
 const avgRowBytes = rowStream.length / ROWS;
 // client side: what pgbench -M prepared -S sends per transaction (Bind, Execute, Sync), 5,000 times
 const clientMsgs = [];
@@ -112,13 +66,11 @@ for (let i = 0; i < 5000; i++) {
   clientMsgs.push(serialize.bind({ statement: 'P0_1', values: [String(1 + (i * 7919) % 1000000)] }), serialize.execute({}), serialize.sync());
 }
 const clientStream = Buffer.concat(clientMsgs);
-const clientChunks = [];
-for (let o = 0; o < clientStream.length; o += 65536) clientChunks.push(clientStream.subarray(o, o + 65536));
+const clientChunks = chunks64k(clientStream);
 // a whole result for the relay
 const relayResult = Buffer.concat([rowDescription(datasets.typical.cols), ...typicalRows, new MessageWriter().cstring(`SELECT ${ROWS}`).finish('C'), readyForQuery('I')]);
-const relayChunks = [];
-for (let o = 0; o < relayResult.length; o += 65536) relayChunks.push(relayResult.subarray(o, o + 65536));
-const limits = { sampleRows: 5, maxValueBytes: 256, maxParamBytes: 256, maxClientMessageBytes: 1 << 24, maxServerMessageBytes: 1 << 24, maxPreparedStatements: 100 };
+const relayChunks = chunks64k(relayResult);
+const limits = RELAY_LIMITS;
 
 // ---- the cases: { group, name, fn, per: { unit, count } } (count units per call, for a derived rate)
 const cases = [];
@@ -172,11 +124,8 @@ await initClassifier();
 }
 
 {
-  const principal = { subject: 'bench', groups: ['bench'], issuer: 'https://idp', clientId: null, tokenId: 'j', tokenSha256: 'x', ciJob: null, expiresAt: null };
-  const ruleSets = {
-    'column rules (partial)': [{ name: 'pii', columns: ['email', 'card', '*ssn*', 'phone'], detectors: [], exempt: [], strategy: 'partial' }],
-    'ten detectors (redact)': [{ name: 'pii', columns: [], detectors: ['email', 'card', 'iban', 'ssn', 'phone', 'ipv4', 'ipv6', 'jwt', 'cloud_key', 'private_key'], exempt: [], strategy: 'redact' }],
-  };
+  const principal = BENCH_PRINCIPAL;
+  const ruleSets = { 'column rules (partial)': COLUMN_RULES, 'ten detectors (redact)': DETECTOR_RULES };
   for (const [dname, ds] of Object.entries(datasets)) {
     const rows = Array.from({ length: 1000 }, (_, i) => dataRow(ds.row(i + 1)).subarray(5));
     const columns = ds.cols.map(([name, typeOid]) => ({ name, tableOid: 0, column: 0, typeOid, format: 0 }));
@@ -216,11 +165,6 @@ function fmtNs(ns) {
   if (ns < 1e6) return `${(ns / 1e3).toFixed(2)} µs`;
   return `${(ns / 1e6).toFixed(2)} ms`;
 }
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const num = (x, d = 0) => x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
 for (const c of selected) {
   const avgs = c.runs.map((x) => x.avg);
@@ -231,19 +175,13 @@ for (const c of selected) {
     if (c.per.bytes) c.summary.mbPerSec = (c.per.bytes / c.summary.avgNs) * 1e9 / 1e6;
   }
 }
-let git = 'unknown';
-try {
-  git = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  const dirty = execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no', 'src'], { encoding: 'utf8' }).trim();
-  if (dirty) git += ' (src/ with uncommitted changes)';
-} catch { /* not a checkout */ }
+const git = gitDescribe();
 const stamp = started.toISOString();
 const command = ['node --expose-gc bench/micro.mjs', ...argv].join(' ');
-const md = [];
-md.push('# Micro benchmarks: framer, classifier, masking', '');
-md.push(`- started ${stamp}, took ${Math.round((Date.now() - started.getTime()) / 1000)} s; command: \`${command}\`${gcExposed ? '' : ' (without --expose-gc)'}`);
-md.push(`- machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; ${process.version}; mitata ${JSON.parse((await import('node:fs')).readFileSync(join(here, 'node_modules/mitata/package.json'), 'utf8')).version}; gatehouse ${git}`);
-md.push(`- load at start: \`${loadStart}\``, `- load at end: \`${loadEnd}\``);
+const md = reportHeader({
+  title: 'Micro benchmarks: framer, classifier, masking', started, command, commandNote: gcExposed ? '' : ' (without --expose-gc)', git, loadStart, loadEnd,
+  software: `${process.version}; mitata ${JSON.parse(readFileSync(join(here, 'node_modules/mitata/package.json'), 'utf8')).version}`,
+});
 md.push(`- ${RUNS} run(s) of every case, at least ${TIME_MS} ms of calls each; time per call: median over runs of mitata's mean (min–max of the means over runs); p50/p99: median over runs of mitata's per-sample percentiles (a sample of fast calls is a batch of them)`);
 md.push(`- framer data: ${ROWS} DataRows of the \`typical\` set (${num(avgRowBytes, 1)} bytes per message on average) in ${chunk64.length} chunks of 64 KB`);
 md.push('');
@@ -254,15 +192,10 @@ for (const c of selected) {
   md.push(`| ${c.group} | ${c.name} | ${fmtNs(s.avgNs)}${spread} | ${fmtNs(s.p50Ns)} | ${fmtNs(s.p99Ns)} | ${num(s.opsPerSec)} | ${c.per ? `${fmtNs(s.nsPerUnit)} per ${c.per.unit}` : ''} | ${s.mbPerSec ? num(s.mbPerSec) : ''} |`);
 }
 const text = md.join('\n') + '\n';
-process.stdout.write(text);
-const outDir = join(here, 'results');
-mkdirSync(outDir, { recursive: true });
-const name = `micro-${stamp.slice(0, 10)}-${stamp.slice(11, 19).replace(/:/g, '')}${QUICK ? '-quick' : ''}${FILTER ? '-filtered' : ''}`;
-writeFileSync(join(outDir, `${name}.md`), text);
-writeFileSync(join(outDir, `${name}.json`), JSON.stringify({
-  started: stamp, seconds: Math.round((Date.now() - started.getTime()) / 1000), command, gcExposed,
-  machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: +(totalmem() / 2 ** 30).toFixed(1) }, node: process.version, gatehouse: git,
+const name = resultName('micro', started, `${QUICK ? '-quick' : ''}${FILTER ? '-filtered' : ''}`);
+writeResults(name, text, {
+  started: stamp, seconds: elapsedSeconds(started), command, gcExposed,
+  machine: machineInfo(), node: process.version, gatehouse: git,
   loadStart, loadEnd, options: { quick: QUICK, runs: RUNS, timeMs: TIME_MS, filter: FILTER },
   cases: selected.map(({ fn, ...c }) => c),
-}, null, 2) + '\n');
-log(`wrote bench/results/${name}.md and .json`);
+});

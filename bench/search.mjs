@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SqliteLedger } from '../dist/ledger/sqlite.js';
+import { parseArgs } from './lib.mjs';
 
 const total = Number(process.env.BENCH_RECORDS ?? 10_000_000);
-const keepIdx = process.argv.indexOf('--keep');
-const file = keepIdx > 0 ? process.argv[keepIdx + 1] : join(mkdtempSync(join(tmpdir(), 'gatehouse-bench-')), 'ledger.db');
-const reuse = keepIdx > 0 && existsSync(file);
+const keep = parseArgs().opt('keep', null);
+const file = keep ?? join(mkdtempSync(join(tmpdir(), 'gatehouse-bench-')), 'ledger.db');
+const reuse = keep !== null && existsSync(file);
 const ledger = new SqliteLedger(file);
 
 const subjects = Array.from({ length: 200 }, (_, i) => `agent-${i}`);
@@ -78,4 +79,4 @@ for (const [name, f] of queries) {
   console.log(name.padEnd(34), times[10].toFixed(2).padStart(9), times[19].toFixed(2).padStart(8), times[20].toFixed(2).padStart(8), String(hits).padStart(5));
 }
 await ledger.close();
-if (keepIdx < 0) rmSync(join(file, '..'), { recursive: true, force: true });
+if (keep === null) rmSync(join(file, '..'), { recursive: true, force: true });
