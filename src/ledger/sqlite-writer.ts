@@ -29,6 +29,8 @@ function stmt(sql) {
   if (!s) { s = db.prepare(sql); cache.set(sql, s); }
   return s;
 }
+// statement texts by the small id the main thread gave them (sent once, with the first batch using it)
+const texts = new Map();
 parentPort.on('message', (msg) => {
   if (msg.close) {
     // close the handle here, then let the thread end by itself: terminating a thread that holds
@@ -39,8 +41,9 @@ parentPort.on('message', (msg) => {
     return;
   }
   try {
+    if (msg.defs) for (const [id, sql] of msg.defs) texts.set(id, sql);
     if (db === null) open();
-    db.transaction((ops) => { for (const op of ops) stmt(op.sql).run(op.params); }).immediate(msg.ops);
+    db.transaction((ops) => { for (const [id, params] of ops) stmt(texts.get(id)).run(params); }).immediate(msg.ops);
     parentPort.postMessage({ id: msg.id, ok: true });
   } catch (e) {
     // a failed open or commit: drop the handle so the next batch reopens (the store may come back)
@@ -63,6 +66,13 @@ export class SqliteWriteThread {
   private worker: Worker | null = null;
   private nextId = 1;
   private readonly waiting = new Map<number, (r: Reply) => void>();
+  /**
+   * Statement texts sent to the worker, by id: a batch carries [id, params] pairs, not the SQL text
+   * of every op (structured cloning the same long strings per record was a tenth of the main
+   * thread's time under load). A new worker (after a failure) is sent every text again.
+   */
+  private readonly ids = new Map<string, number>();
+  private sent = 0;
 
   /** `synchronous`: FULL (an fsync per commit) or NORMAL (WAL mode: durable against a crash of this process, fsync'd at checkpoints) */
   constructor(private readonly file: string, private readonly synchronous: 'FULL' | 'NORMAL' = 'FULL') {}
@@ -90,12 +100,23 @@ export class SqliteWriteThread {
 
   /** Runs the ops in one durable transaction. Resolves with the worker's answer; never rejects. */
   run(ops: SqlOp[]): Promise<Reply> {
-    this.worker ??= this.spawn();
+    if (!this.worker) {
+      this.worker = this.spawn();
+      this.sent = 0;
+    }
     const id = this.nextId++;
+    const encoded: Array<[number, SqlOp['params']]> = ops.map((op) => {
+      let sqlId = this.ids.get(op.sql);
+      if (sqlId === undefined) this.ids.set(op.sql, (sqlId = this.ids.size));
+      return [sqlId, op.params];
+    });
+    // texts this worker has not seen yet (ids are dense, in the order they were made)
+    const defs = this.sent < this.ids.size ? [...this.ids].slice(this.sent).map(([sql, i]) => [i, sql] as const) : null;
+    this.sent = this.ids.size;
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
       this.worker!.ref();
-      this.worker!.postMessage({ id, ops });
+      this.worker!.postMessage(defs ? { id, ops: encoded, defs } : { id, ops: encoded });
     });
   }
 
