@@ -18,6 +18,8 @@ const tools = [
   { bin: 'curl', pkg: 'curl' },
   // the Kubernetes gateway's tests drive kubectl (Debian ships 1.20; any newer kubectl on PATH is used instead)
   { bin: 'kubectl', pkg: 'kubernetes-client' },
+  // the web console's browser tests drive Debian's Chromium (playwright-core, no downloaded browser)
+  { bin: '/usr/bin/chromium', pkg: 'chromium' },
 ];
 
 function found(bin) {
@@ -50,6 +52,9 @@ const steps = [
   // the CLI tests run the built gatehouse command (dist/)
   ['npx', ['tsc', '-p', '.']],
   ['npx', ['tsc', '--noEmit', '-p', 'tsconfig.test.json']],
+  // the web console (web/, its own package): the API serves web/dist, the browser tests load it
+  ['npm', ['ci', '--prefix', 'web', '--no-audit', '--no-fund']],
+  ['npm', ['run', 'build', '--prefix', 'web']],
   ['npx', ['vitest', 'run', ...process.argv.slice(2)]],
 ];
 for (const [cmd, args] of steps) {

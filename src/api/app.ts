@@ -4,12 +4,14 @@ import type { ServerTlsOptions } from '../core/tls.js';
 import type { Logger } from '../core/log.js';
 import type { LedgerStore } from '../ledger/ledger.js';
 import { approvalRoutes, type ApprovalRoutesDeps } from './approvals-routes.js';
-import { bearerAuth, type BearerVerifier } from './auth.js';
+import type { BearerVerifier } from './auth.js';
+import { logoutRoute, publicAuthRoutes, sessionOrBearerAuth, type LoginDeps } from './auth-routes.js';
 import { consoleRoutes } from './console-routes.js';
 import { errorBody, httpStatusFor } from './http-errors.js';
 import { integrityRoutes, type VerificationKeys } from './integrity-routes.js';
 import { collectRoutes, openApiDocument } from './openapi.js';
 import { schemaErrorFormatter } from './schemas.js';
+import { serveWeb, type WebFiles } from './static-web.js';
 
 /**
  * The Gatehouse HTTP API (fastify): the reviewers' side of approvals and, given a ledger, the
@@ -33,6 +35,10 @@ export interface ApiDeps extends ApprovalRoutesDeps {
   verifier: BearerVerifier;
   log: Logger;
   console?: ConsoleApiDeps;
+  /** the web console's human login (console.login); absent: bearer tokens only */
+  login?: LoginDeps | null;
+  /** the web console's built files; absent: the API alone */
+  web?: WebFiles | null;
 }
 
 export interface ApiOptions {
@@ -64,6 +70,7 @@ export function buildApi(deps: ApiDeps, options: ApiOptions = {}): FastifyInstan
 
   app.decorateRequest('principal', null);
   app.decorateRequest('consoleRole', null);
+  app.decorateRequest('consoleSession', null);
   const routes = collectRoutes(app);
 
   app.addHook('onSend', async (_req, reply, payload) => {
@@ -93,7 +100,8 @@ export function buildApi(deps: ApiDeps, options: ApiOptions = {}): FastifyInstan
     return reply.code(500).send(errorBody(undefined, 'internal error; the gateway log has the details'));
   });
 
-  app.setNotFoundHandler(async (req, reply) => reply.code(404).send(errorBody('GH_ERR_USAGE', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`)));
+  const web = deps.web ?? null;
+  app.setNotFoundHandler(async (req, reply) => (web && serveWeb(web, req, reply) ? reply : reply.code(404).send(errorBody('GH_ERR_USAGE', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`))));
 
   app.get('/api/health', {
     schema: { summary: 'Liveness (no token)', role: 'public', response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } },
@@ -104,9 +112,13 @@ export function buildApi(deps: ApiDeps, options: ApiOptions = {}): FastifyInstan
     schema: { summary: 'This API as an OpenAPI 3.1 document (no token: it describes, it holds no data)', role: 'public', response: { 200: { type: 'object', additionalProperties: true } } },
   }, async () => (openapi ??= openApiDocument(routes, { title: 'Gatehouse management API', version: '1' })));
 
-  // everything else needs a bearer token; the hook runs before the body is even read
+  publicAuthRoutes(app, deps.login ?? null, log);
+
+  // everything else needs a bearer token or a console session (with its CSRF token when it changes
+  // something); the hook runs before the body is even read
   void app.register(async (scope) => {
-    scope.addHook('onRequest', bearerAuth(deps.verifier, log));
+    scope.addHook('onRequest', sessionOrBearerAuth(deps.verifier, log, deps.login?.sessions ?? null));
+    logoutRoute(scope, deps.login ?? null, log);
     approvalRoutes(scope, deps);
     if (deps.console) {
       const roles = deps.roles ?? null;

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { isoFromUs, usFromTimeArg } from '../core/clock.js';
 import { GatehouseError, isGatehouseError } from '../core/errors.js';
-import type { SessionStatus } from '../core/events.js';
+import type { AuditEventType, SessionStatus } from '../core/events.js';
 import type { LedgerStore, SessionFilter } from '../ledger/ledger.js';
 import { renderHtml } from '../report/render-html.js';
 import { findRecording, openVerified, rereadVerified } from '../report/replay.js';
@@ -105,6 +105,8 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleRoutesDeps): vo
           properties: {
             subject: { type: 'string' }, groups: { type: 'array', items: { type: 'string' } }, role: { type: 'string' },
             may: { type: 'object', properties: { read: { type: 'boolean' }, decideApprovals: { type: 'boolean' }, admin: { type: 'boolean' } } },
+            via: { type: 'string', enum: ['session'], description: 'present for a console session (cookie); absent for a bearer token' },
+            csrfToken: { type: 'string', description: 'console session only: send it as X-CSRF-Token on every POST' },
           },
         },
         ...errorResponses(),
@@ -113,7 +115,12 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleRoutesDeps): vo
   }, async (req) => {
     const p = principalOf(req);
     const role = req.consoleRole!;
-    return { subject: p.subject, groups: p.groups, role, may: { read: true, decideApprovals: role !== 'auditor', admin: role === 'admin' } };
+    const session = req.consoleSession;
+    return {
+      subject: p.subject, groups: p.groups, role, may: { read: true, decideApprovals: role !== 'auditor', admin: role === 'admin' },
+      // a console session: how it was authenticated, and the CSRF token its POSTs need (bearer callers need none)
+      ...(session ? { via: 'session', csrfToken: session.csrfToken } : {}),
+    };
   });
 
   app.get('/api/sessions', {
@@ -261,7 +268,7 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleRoutesDeps): vo
   app.get('/api/console/access', {
     onRequest: requireRole(roles, 'admin'),
     schema: {
-      summary: 'The console\'s own access log: who read or downloaded what (console.view / console.export records), newest first', role: 'admin',
+      summary: 'The console\'s own access log: who read or downloaded what (console.view / console.export records), and who logged in or out (console.login / console.logout), newest first', role: 'admin',
       querystring: {
         type: 'object',
         additionalProperties: false,
@@ -283,6 +290,10 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleRoutesDeps): vo
   }, async (req) => {
     const q = req.query as { sessionId?: string; limit: number };
     const all = [...(await ledger.recordsOfType('console.view')), ...(await ledger.recordsOfType('console.export'))];
+    // logins and logouts (console-login-audit.ts) belong to no session: listed when no session is asked for
+    if (q.sessionId === undefined) {
+      for (const t of ['console.login', 'console.logout']) all.push(...(await ledger.recordsOfType(t as AuditEventType)));
+    }
     const records = all
       .filter((r) => q.sessionId === undefined || ((r.event.type === 'console.view' || r.event.type === 'console.export') && r.event.sessionId === q.sessionId))
       .sort((a, b) => b.seq - a.seq)

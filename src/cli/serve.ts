@@ -45,6 +45,7 @@ export async function serve(opts: { config?: string; drainTimeout: string }): Pr
   ].filter((p) => p !== null);
   started = true;
   out(`gatehouse ready: ${parts.join(', ')}`);
+  if (gw.api && loaded.config.console?.login) process.stderr.write(`web console: ${gw.api.url}/ (log in through ${loaded.config.identity.issuer})\n`);
   const signal = await stopRequested;
   log.info({ signal, graceMs }, 'shutting down: draining sessions');
   await gw.close(graceMs);

@@ -95,6 +95,28 @@ const consoleSection = z.strictObject({
     /** everything, including the console's own access log */
     admins: z.array(z.string().min(1)).default([]),
   }),
+  /** human login to the web console: OIDC authorization code + PKCE against identity.issuer; see docs/security.md */
+  login: z
+    .strictObject({
+      /** the console's client at the IdP (an authorization_code client with the redirect URL below registered) */
+      clientId: z.string().min(1),
+      /** confidential client: the secret, or a file holding it; neither: a public client (PKCE alone) */
+      clientSecret: z.string().min(1).optional(),
+      clientSecretFile: z.string().min(1).optional(),
+      /** where the IdP sends the browser back; default: <listeners.api URL>/api/auth/callback */
+      redirectUrl: z.url().optional(),
+      /** scopes asked for; the groups claim (identity.groupsClaim) must come back in the id_token or from userinfo */
+      scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'not a scope token')).min(1).default(['openid', 'profile', 'email', 'groups'])
+        .refine((s) => s.includes('openid'), 'the scopes must include openid'),
+      /** a console session ends this long after login ... */
+      sessionTtl: duration.default(8 * 3_600_000),
+      /** ... or after this long without a request, whichever comes first */
+      idleTimeout: duration.default(3_600_000),
+      /** console sessions kept in memory at most; the least recently used goes first */
+      maxSessions: z.number().int().min(1).max(100_000).default(1000),
+    })
+    .refine((l) => !(l.clientSecret !== undefined && l.clientSecretFile !== undefined), { message: 'give either clientSecret or clientSecretFile, not both' })
+    .optional(),
 });
 
 const upstreamTls = z.strictObject({
@@ -343,12 +365,30 @@ const devClient = z.strictObject({
   ciJob: z.string().optional(),
 });
 
+/** a person who can log in to the dev issuer's login form (the console's human login) */
+const devUser = z.strictObject({
+  username: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,62}$/, 'use letters, digits, "_", ".", "@" or "-"'),
+  password: z.string().min(8),
+  groups: z.array(z.string()).default([]),
+  name: z.string().optional(),
+  email: z.string().optional(),
+});
+
 const devSection = z.strictObject({
   issuer: z
     .strictObject({
       host: z.string().default('127.0.0.1'),
       port: port.default(9400),
       clients: z.array(devClient).min(1),
+      /** people for the login form (authorization code clients below) */
+      users: z.array(devUser).default([]),
+      /** authorization code clients (the web console): their redirect URLs */
+      loginClients: z.array(z.strictObject({
+        clientId: z.string().min(1),
+        /** absent: a public client (PKCE only) */
+        clientSecret: z.string().min(8).optional(),
+        redirectUris: z.array(z.url()).min(1),
+      })).default([]),
     })
     .optional(),
   postgres: z
@@ -485,6 +525,8 @@ export type KubernetesConnectionConfig = Extract<ConnectionConfig, { type: 'kube
 /** the connections served by the HTTP listener */
 export type WebConnectionConfig = HttpConnectionConfig | KubernetesConnectionConfig;
 export type DevClient = z.output<typeof devClient>;
+export type DevUser = z.output<typeof devUser>;
+export type DevLoginClient = NonNullable<z.output<typeof devSection>['issuer']>['loginClients'][number];
 export type PolicyRule = z.output<typeof policyRule>;
 export type MaskingConfig = z.output<typeof maskingSection>;
 export type MaskingRule = z.output<typeof maskingRule>;
@@ -492,6 +534,7 @@ export type ListenerTlsConfig = z.output<typeof listenerTls>;
 export type ApiListenerConfig = z.output<typeof apiListener>;
 export type ApprovalsConfig = z.output<typeof approvalsSection>;
 export type ConsoleConfig = z.output<typeof consoleSection>;
+export type ConsoleLoginConfig = NonNullable<ConsoleConfig['login']>;
 
 export interface LoadedConfig {
   config: Config;

@@ -449,7 +449,9 @@ export type AuditEvent =
   | HttpResponseEvent
   | KubeStreamEvent
   | ConsoleViewEvent
-  | ConsoleExportEvent;
+  | ConsoleExportEvent
+  | ConsoleLoginEvent
+  | ConsoleLogoutEvent;
 
 export type AuditEventType = AuditEvent['type'];
 
@@ -541,4 +543,31 @@ export interface ConsoleExportEvent {
   channel?: number;
   bytes?: number;
   sha256?: string;
+}
+
+/** A login to the web console (or its refusal: no console role), recorded before the session cookie is set. */
+export interface ConsoleLoginEvent {
+  type: 'console.login';
+  outcome: 'ok' | 'refused';
+  /** refused: why */
+  reason: string | null;
+  subject: string;
+  groups: string[];
+  issuer: string;
+  tokenId: string;
+  /** SHA-256 of the id_token (hex) */
+  tokenSha256: string;
+  role: ConsoleRole | null;
+  /** first 16 hex of the SHA-256 of the session cookie; null when refused */
+  session: string | null;
+  client: { address: string; userAgent: string | null };
+}
+
+/** A logout from the web console. */
+export interface ConsoleLogoutEvent {
+  type: 'console.logout';
+  subject: string;
+  tokenId: string;
+  session: string;
+  client: { address: string; userAgent: string | null };
 }

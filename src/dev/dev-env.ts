@@ -57,6 +57,8 @@ export async function startDevEnvironment(loaded: LoadedConfig, log: Logger): Pr
         port: dev.issuer.port,
         audience: Array.isArray(id.audience) ? id.audience[0]! : id.audience,
         clients: dev.issuer.clients,
+        users: dev.issuer.users,
+        loginClients: dev.issuer.loginClients,
         groupsClaim: id.groupsClaim,
         ...(id.ciJobClaim ? { ciJobClaim: id.ciJobClaim } : {}),
       });
@@ -85,7 +87,7 @@ export async function startDevEnvironment(loaded: LoadedConfig, log: Logger): Pr
     postgres,
     describe() {
       const lines: string[] = [];
-      if (issuer) lines.push(`DEVELOPMENT ONLY: OIDC issuer at ${issuer.issuer} (client_credentials for ${loaded.config.dev?.issuer?.clients.map((c) => c.clientId).join(', ')})`);
+      if (issuer) lines.push(`DEVELOPMENT ONLY: OIDC issuer at ${issuer.issuer} (client_credentials for ${loaded.config.dev?.issuer?.clients.map((c) => c.clientId).join(', ')}${loaded.config.dev?.issuer?.users.length ? `; console login for ${loaded.config.dev.issuer.users.map((u) => u.username).join(', ')}` : ''})`);
       if (postgres) lines.push(`DEVELOPMENT ONLY: demo PostgreSQL at ${postgres.host}:${postgres.port} (data in ${postgres.dataDir})`);
       return lines;
     },

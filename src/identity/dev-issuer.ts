@@ -2,12 +2,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import Provider from 'oidc-provider';
-import type { DevClient } from '../core/config.js';
+import type { DevClient, DevLoginClient, DevUser } from '../core/config.js';
+import { handleInteraction, type InteractionProvider } from './dev-login-form.js';
 
 /**
  * DEVELOPMENT ONLY: a real OpenID Provider (oidc-provider) in-process, issuing client_credentials
- * JWT access tokens with a groups claim and an optional CI job claim. `npm start` and the tests use
- * it so that the gateway is exercised against a real issuer (discovery, JWKS, signatures).
+ * JWT access tokens with a groups claim and an optional CI job claim, and, for the web console's human
+ * login, the authorization code flow (PKCE) with a small login form over configured users
+ * (dev-login-form.ts) and their groups in the id_token. `npm start` and the tests use it so that the
+ * gateway is exercised against a real issuer (discovery, JWKS, signatures).
  * Its signing key is generated at start and lives only in memory.
  */
 export interface DevIssuerOptions {
@@ -19,6 +22,10 @@ export interface DevIssuerOptions {
   ciJobClaim?: string;
   /** access token lifetime in seconds (default 3600) */
   accessTokenTtl?: number;
+  /** people who can log in through the login form */
+  users?: DevUser[];
+  /** authorization code clients (the web console) */
+  loginClients?: DevLoginClient[];
 }
 
 export interface DevIssuer {
@@ -56,7 +63,11 @@ class MemoryAdapter {
   async findByUserCode(): Promise<undefined> {
     return undefined;
   }
-  async findByUid(): Promise<undefined> {
+  /** Sessions by uid: tokens bound to a login session (the authorization code flow) are checked against it. */
+  async findByUid(uid: string): Promise<Record<string, unknown> | undefined> {
+    for (const [k, e] of MemoryAdapter.store) {
+      if (k.startsWith(`${this.model}:`) && e.payload.uid === uid) return this.find(k.slice(this.model.length + 1));
+    }
     return undefined;
   }
   async consume(id: string): Promise<void> {
@@ -84,24 +95,53 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
 
   const groupsClaim = opts.groupsClaim ?? 'groups';
   const byId = new Map(opts.clients.map((c) => [c.clientId, c]));
+  const users = new Map((opts.users ?? []).map((u) => [u.username, u]));
+  const loginClientIds = new Set((opts.loginClients ?? []).map((c) => c.clientId));
   const provider = new Provider(issuer, {
-    clients: opts.clients.map((c) => ({
-      client_id: c.clientId,
-      client_secret: c.clientSecret,
-      grant_types: ['client_credentials'],
-      response_types: [],
-      redirect_uris: [],
-      token_endpoint_auth_method: 'client_secret_basic',
-    })),
+    clients: [
+      ...opts.clients.map((c) => ({
+        client_id: c.clientId,
+        client_secret: c.clientSecret,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+      })),
+      ...(opts.loginClients ?? []).map((c) => ({
+        client_id: c.clientId,
+        ...(c.clientSecret !== undefined ? { client_secret: c.clientSecret, token_endpoint_auth_method: 'client_secret_basic' } : { token_endpoint_auth_method: 'none' }),
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: c.redirectUris,
+      })),
+    ],
     jwks: { keys: [jwk] },
     adapter: MemoryAdapter,
-    ttl: { ClientCredentials: opts.accessTokenTtl ?? 3600 },
+    ttl: {
+      ClientCredentials: opts.accessTokenTtl ?? 3600, AccessToken: opts.accessTokenTtl ?? 3600, AuthorizationCode: 60, IdToken: 3600,
+      Interaction: 600, Session: 8 * 3600, Grant: 8 * 3600,
+    },
+    // the login form's people; the groups claim is released with the `groups` scope
+    findAccount: (_ctx: unknown, sub: string) => {
+      const u = users.get(sub);
+      if (!u) return undefined;
+      return {
+        accountId: u.username,
+        claims: () => ({ sub: u.username, name: u.name ?? u.username, ...(u.email !== undefined ? { email: u.email } : {}), [groupsClaim]: u.groups }),
+      };
+    },
+    claims: { openid: ['sub'], profile: ['name'], email: ['email'], groups: [groupsClaim] },
+    // custom claims (groups) in the id_token itself, not only at userinfo
+    conformIdTokenClaims: false,
+    pkce: { required: () => true },
+    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        defaultResource: () => opts.audience,
+        // the console's login gets an opaque access token (for userinfo), the agents' JWTs for the gateway
+        defaultResource: (_ctx: unknown, client: { clientId: string }) => (loginClientIds.has(client.clientId) ? undefined : opts.audience),
         useGrantedResource: () => true,
         getResourceServerInfo: (_ctx: unknown, resource: string) => ({
           scope: '',
@@ -122,7 +162,17 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
   } as ConstructorParameters<typeof Provider>[1]);
   // keep oidc-provider's own error output out of the gateway's stderr
   provider.on('server_error', () => undefined);
-  server.on('request', provider.callback());
+  const callback = provider.callback();
+  server.on('request', (req, res) => {
+    if (req.url?.startsWith('/interaction/')) {
+      handleInteraction(provider as unknown as InteractionProvider, users, req, res).catch(() => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('login failed');
+      });
+      return;
+    }
+    void callback(req, res);
+  });
 
   const tokenEndpoint = `${issuer}/token`;
   return {
