@@ -5,6 +5,7 @@ import { isoFromUs, usFromTimeArg } from '../core/clock.js';
 import { GatehouseError, isGatehouseError } from '../core/errors.js';
 import type { AuditEventType, SessionStatus } from '../core/events.js';
 import type { LedgerStore, SessionFilter } from '../ledger/ledger.js';
+import { buildEvidence } from '../ledger/evidence.js';
 import { renderHtml } from '../report/render-html.js';
 import { findRecording, openVerified, rereadVerified } from '../report/replay.js';
 import { buildSessionReport } from '../report/session-report.js';
@@ -184,6 +185,26 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleRoutesDeps): vo
       // the report carries recorded, attacker-controlled text: nothing in it may run or load anything
       .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
       .send(html);
+  });
+
+  app.get('/api/sessions/:id/evidence.json', {
+    onRequest: auditor,
+    schema: {
+      summary: 'One session\'s evidence bundle (its records with inclusion proofs against a signed checkpoint; `gatehouse verify-evidence` checks it offline); recorded (console.export)', role: 'auditor',
+      params: { type: 'object', required: ['id'], properties: { id: sessionIdSchema } },
+      response: { 200: { content: { 'application/json': { schema: { type: 'object' } } } }, ...errorResponses(404, 409) },
+    },
+  }, async (req, reply) => {
+    const { id } = req.params as { id: string };
+    await sessionOr404(id);
+    const log = await ledger.sessionLog(id);
+    if (log === null) throw new GatehouseError('GH_ERR_SESSION_NOT_FOUND', `session ${id} has no records in the ledger`);
+    const bundle = await buildEvidence(ledger.forLog(log), id);
+    await recordConsoleAction(ledger, req, { type: 'console.export', what: 'session.evidence', sessionId: id, treeSize: bundle.checkpoint.treeSize });
+    return reply
+      .type('application/json; charset=utf-8')
+      .header('content-disposition', `attachment; filename="gatehouse-evidence-${id}.json"`)
+      .send(`${JSON.stringify(bundle, null, 2)}\n`);
   });
 
   app.get('/api/sessions/:id/recordings', {

@@ -30,6 +30,8 @@ export function httpStatusFor(code: ErrorCode): number {
     case 'GH_ERR_RECORDING_MISMATCH':
       return 409;
     case 'GH_ERR_APPROVAL_DECIDED':
+    // no signed checkpoint covers the session yet (the gateway signs one within seconds), or none is configured
+    case 'GH_ERR_CHECKPOINT_MISSING':
       return 409;
     case 'GH_ERR_USAGE':
       return 400;

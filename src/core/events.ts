@@ -536,8 +536,10 @@ export interface ConsoleViewEvent {
 export interface ConsoleExportEvent {
   type: 'console.export';
   viewer: ConsoleViewerRecord;
-  what: 'session.report.html' | 'ssh.recording';
+  what: 'session.report.html' | 'ssh.recording' | 'session.evidence';
   sessionId: string;
+  /** session.evidence: the signed checkpoint the bundle's proofs lead to */
+  treeSize?: number;
   /** ssh.recording: the file, its channel and the digest it was checked against */
   file?: string;
   channel?: number;

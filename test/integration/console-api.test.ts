@@ -15,7 +15,8 @@ import type { AuditEvent, ConsoleViewEvent, IdentityRecord } from '../../src/cor
 import type { Logger } from '../../src/core/log.js';
 import { startDevIssuer, type DevIssuer } from '../../src/identity/dev-issuer.js';
 import { TokenVerifier } from '../../src/identity/verifier.js';
-import { generateSigningKeys } from '../../src/ledger/checkpoint.js';
+import { generateSigningKeys, parsePublicKey } from '../../src/ledger/checkpoint.js';
+import { verifyEvidence } from '../../src/ledger/evidence.js';
 import { Checkpointer, checkpointOptions } from '../../src/ledger/checkpointer.js';
 import type { LedgerRecord } from '../../src/ledger/ledger.js';
 import { SqliteLedger } from '../../src/ledger/sqlite.js';
@@ -50,6 +51,7 @@ let idp: DevIssuer;
 let ledger: SqliteLedger;
 let broker: ApprovalBroker;
 let checkpointer: Checkpointer;
+let publicPem: string;
 let app: FastifyInstance;
 let verifier: TokenVerifier;
 let keyId: string;
@@ -109,6 +111,7 @@ beforeAll(async () => {
   mkdirSync(join(dir, 'recordings'));
   const k = generateSigningKeys();
   keyId = k.keyId;
+  publicPem = k.publicPem;
   writeFileSync(join(dir, 'ledger-signing.key'), k.privatePem, { mode: 0o600 });
   idp = await startDevIssuer({ audience: AUDIENCE, clients: CLIENTS, ciJobClaim: 'ci_job_id' });
   const config = parseConfig({
@@ -452,6 +455,21 @@ describe('console API: approvals with roles', () => {
 });
 
 describe('console API: integrity', () => {
+  it('downloads a session\'s evidence bundle that verifies offline, and records the download', async () => {
+    await checkpointer.checkpoint();
+    const res = await get('/api/sessions/sess-pg-2/evidence.json', 'auditor-ann');
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-disposition']).toBe('attachment; filename="gatehouse-evidence-sess-pg-2.json"');
+    const bundle = JSON.parse(res.body) as { sessionId: string; records: unknown[]; checkpoint: { treeSize: number } };
+    expect(bundle.sessionId).toBe('sess-pg-2');
+    expect(verifyEvidence(bundle, parsePublicKey(publicPem))).toMatchObject({ ok: true, records: bundle.records.length, keyId });
+    expect((await consoleRecords()).at(-1)!.event).toMatchObject({
+      type: 'console.export', what: 'session.evidence', sessionId: 'sess-pg-2', treeSize: bundle.checkpoint.treeSize, viewer: { subject: 'auditor-ann' },
+    });
+    expect((await get('/api/sessions/sess-nope/evidence.json', 'auditor-ann')).statusCode).toBe(404);
+    expect((await get('/api/sessions/sess-pg-2/evidence.json', 'ci-agent')).statusCode).toBe(403);
+  });
+
   it('shows the ledger head and the latest signed checkpoints', async () => {
     await checkpointer.checkpoint();
     const res = await get('/api/integrity?checkpoints=2', 'auditor-ann');
@@ -506,7 +524,7 @@ describe('console API: the console\'s own access log and the OpenAPI document', 
     expect(ops).toEqual([
       'GET /api/approvals', 'GET /api/approvals/{id}', 'GET /api/console/access', 'GET /api/grants', 'GET /api/health', 'GET /api/integrity',
       'GET /api/integrity/verify', 'GET /api/me', 'GET /api/openapi.json', 'GET /api/recordings/{sessionId}/{channel}', 'GET /api/sessions',
-      'GET /api/sessions/{id}', 'GET /api/sessions/{id}/recordings', 'GET /api/sessions/{id}/report.html', 'POST /api/approvals/{id}/approve',
+      'GET /api/sessions/{id}', 'GET /api/sessions/{id}/evidence.json', 'GET /api/sessions/{id}/recordings', 'GET /api/sessions/{id}/report.html', 'POST /api/approvals/{id}/approve',
       'POST /api/approvals/{id}/deny', 'POST /api/integrity/verify',
     ].sort());
     const list = doc.paths['/api/sessions']!.get!;

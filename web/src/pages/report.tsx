@@ -117,6 +117,7 @@ export function ReportPage({ sessionId }: { sessionId: string }) {
       <h1 id="report-title">Session report <code>{s.id}</code></h1>
       <div className="toolbar">
         <a className="button" href={`/api/sessions/${encodeURIComponent(s.id)}/report.html`} download>Download HTML</a>
+        <a className="button" href={`/api/sessions/${encodeURIComponent(s.id)}/evidence.json`} download title="The session's records with inclusion proofs against a signed checkpoint; check it offline with gatehouse verify-evidence">Download evidence</a>
         {replayable && <Link className="button" to={`/sessions/${encodeURIComponent(s.id)}/replay`}>Replay</Link>}
         <label className="inline share">
           Link to this report <input readOnly value={share} onFocus={(e) => e.currentTarget.select()} size={Math.min(share.length, 60)} />
