@@ -45,7 +45,7 @@ const sessionsQuery = {
     since: { type: 'string', minLength: 1, maxLength: 64, description: 'sessions started at or after: ISO-8601, or 15m / 2h / 7d ago' },
     until: { type: 'string', minLength: 1, maxLength: 64, description: 'sessions started before: ISO-8601, or 15m / 2h / 7d ago' },
     text: { type: 'string', minLength: 1, maxLength: 512, description: 'full text over the sessions\' commands: words, "phrases", AND, OR, NOT, prefix*' },
-    sort: { type: 'string', enum: ['newest'], default: 'newest', description: 'newest first (by start time, then id); the one order the ledger pages stably' },
+    sort: { type: 'string', enum: ['newest', 'oldest'], default: 'newest', description: 'by start time, then id: newest or oldest first (a cursor continues in the order it came from)' },
     cursor: { type: 'string', maxLength: 160, pattern: '^\\d{1,20}:[A-Za-z0-9._:-]{1,128}$', description: '`next` of the previous page' },
     limit: { type: 'integer', minimum: 1, maximum: SESSIONS_PAGE_MAX, default: 50 },
   },
@@ -53,7 +53,7 @@ const sessionsQuery = {
 
 interface SessionsQuery {
   identity?: string; group?: string; connection?: string; protocol?: string; status?: SessionStatus; ciJob?: string; token?: string;
-  since?: string; until?: string; text?: string; sort: 'newest'; cursor?: string; limit: number;
+  since?: string; until?: string; text?: string; sort: 'newest' | 'oldest'; cursor?: string; limit: number;
 }
 
 function timeParam(name: string, v: string | undefined): number | undefined {
@@ -127,14 +127,14 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleRoutesDeps): vo
   app.get('/api/sessions', {
     onRequest: auditor,
     schema: {
-      summary: 'Sessions, newest first, filtered and paged (what `gatehouse sessions` lists)', role: 'auditor',
+      summary: 'Sessions, newest (or oldest) first, filtered and paged (what `gatehouse sessions` lists)', role: 'auditor',
       querystring: sessionsQuery,
       response: { 200: { type: 'object', properties: { sessions: { type: 'array', items: sessionSchema }, next: { type: ['string', 'null'] } } }, ...errorResponses() },
     },
   }, async (req) => {
     const q = req.query as SessionsQuery;
     // one more than asked tells whether there is a next page
-    const filter: SessionFilter = { limit: q.limit + 1 };
+    const filter: SessionFilter = { limit: q.limit + 1, order: q.sort };
     const keys = ['identity', 'group', 'connection', 'protocol', 'status', 'ciJob', 'token', 'text', 'cursor'] as const;
     for (const k of keys) if (q[k] !== undefined) (filter as Record<string, unknown>)[k] = q[k];
     const since = timeParam('since', q.since);

@@ -66,6 +66,8 @@ export interface SessionFilter {
   token?: string;
   /** continue after this cursor (from the previous page) */
   cursor?: string;
+  /** by start time then id: newest first (the default) or oldest first; a cursor continues in its order */
+  order?: 'newest' | 'oldest';
   identity?: string;
   connection?: string;
   status?: SessionStatus;

@@ -184,11 +184,13 @@ export class PostgresLedger implements LedgerStore {
     if (f.cursor !== undefined) {
       const m = /^(\d+):(.+)$/.exec(f.cursor);
       if (!m) throw new GatehouseError('GH_ERR_USAGE', `--cursor "${f.cursor}" is not a cursor from a previous page`);
-      add('(started_us < ? OR (started_us = ? AND id < ?))', Number(m[1]), Number(m[1]), m[2]!);
+      const after = f.order === 'oldest' ? '>' : '<';
+      add(`(started_us ${after} ? OR (started_us = ? AND id ${after} ?))`, Number(m[1]), Number(m[1]), m[2]!);
     }
     params.push(f.limit ?? 100);
+    const dir = f.order === 'oldest' ? 'ASC' : 'DESC';
     const sql = `SELECT * FROM gatehouse.sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY started_us DESC, id DESC LIMIT $${params.length}`;
+      ORDER BY started_us ${dir}, id ${dir} LIMIT $${params.length}`;
     return (await this.pool.query(sql, params)).rows.map(toSummary);
   }
 

@@ -219,11 +219,13 @@ export class SqliteLedger implements LedgerStore {
     if (f.cursor !== undefined) {
       const m = /^(\d+):(.+)$/.exec(f.cursor);
       if (!m) throw new GatehouseError('GH_ERR_USAGE', `--cursor "${f.cursor}" is not a cursor from a previous page`);
-      where.push('(started_us < ? OR (started_us = ? AND id < ?))');
+      const after = f.order === 'oldest' ? '>' : '<';
+      where.push(`(started_us ${after} ? OR (started_us = ? AND id ${after} ?))`);
       params.push(Number(m[1]), Number(m[1]), m[2]!);
     }
+    const dir = f.order === 'oldest' ? 'ASC' : 'DESC';
     const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY started_us DESC, id DESC LIMIT ?`;
+      ORDER BY started_us ${dir}, id ${dir} LIMIT ?`;
     params.push(f.limit ?? 100);
     try {
       return (prepared(this.db, sql).all(...params) as SessionRow[]).map(toSummary);

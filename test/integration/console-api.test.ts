@@ -289,6 +289,20 @@ describe('console API: sessions', () => {
     expect(ids(await sessionsOf('?limit=1'))).toEqual(['sess-late-1']);
   });
 
+  it('pages oldest first through the whole ledger when asked, the exact reverse of newest first', async () => {
+    const newest = ids(await sessionsOf('?limit=200'));
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await get(`/api/sessions?sort=oldest&limit=6${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, 'auditor-ann');
+      expect(res.statusCode).toBe(200);
+      const body = res.json() as { sessions: SessionJson[]; next: string | null };
+      seen.push(...ids(body.sessions));
+      cursor = body.next;
+    } while (cursor !== null);
+    expect(seen).toEqual([...newest].reverse());
+  });
+
   it('bad query parameters: 400 naming the parameter, before touching the ledger', async () => {
     const cases: Array<[string, string]> = [
       ['?limit=0', 'query parameter "limit" must be >= 1'],
@@ -297,7 +311,7 @@ describe('console API: sessions', () => {
       ['?status=finished', 'query parameter "status" must be one of: active, ok, denied, error'],
       ['?protocol=ftp', 'query parameter "protocol" must be one of'],
       ['?identiy=ci-agent', 'unknown query parameter "identiy"'],
-      ['?sort=oldest', 'query parameter "sort" must be one of: newest'],
+      ['?sort=longest', 'query parameter "sort" must be one of: newest, oldest'],
       ['?since=last-tuesday', 'query parameter "since": not a time: "last-tuesday"'],
       ['?cursor=page-2', 'query parameter "cursor" is not in the expected form'],
       [`?text=${encodeURIComponent('"unbalanced')}`, 'query parameter "text":'],

@@ -111,6 +111,12 @@ describe('the web console in Chromium', () => {
     await row.filter({ hasText: 'ci-agent' }).first().waitFor();
     expect(await row.count()).toBe(1);
     await shot('02-sessions-search');
+    // the ledger's other order keeps the search, and the one match
+    await page.getByLabel('Sort').selectOption('oldest');
+    await page.waitForURL(/sort=oldest/);
+    expect(page.url()).toContain('text=browser_probe');
+    await row.filter({ hasText: 'ci-agent' }).first().waitFor();
+    expect(await row.count()).toBe(1);
 
     // its report: identity and every command
     await row.first().getByRole('link').click();

@@ -131,6 +131,8 @@ const rec = (sessionId: string, time: number, event: AuditEvent): NewRecord => (
     const s = await l.getSession('s1');
     expect(s).toMatchObject({ status: 'ok', subject: 'alice', ciJob: '4711', statements: 2, errors: 1, startedAt: 1_000, endedAt: 6_000 });
     expect((await l.listSessions({})).map((x) => x.id)).toEqual(['s2', 's1']);
+    expect((await l.listSessions({ order: 'oldest' })).map((x) => x.id)).toEqual(['s1', 's2']);
+    expect((await l.listSessions({ order: 'oldest', limit: 1 })).map((x) => x.id)).toEqual(['s1']);
     expect((await l.listSessions({ status: 'denied' })).map((x) => x.id)).toEqual(['s2']);
     expect((await l.listSessions({ identity: 'alice' })).map((x) => x.id)).toEqual(['s1']);
     expect((await l.listSessions({ ciJob: '4711' })).map((x) => x.id)).toEqual(['s1']);

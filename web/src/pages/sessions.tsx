@@ -18,7 +18,8 @@ const FILTERS = [
 
 const PROTOCOLS = ['', 'postgres', 'ssh', 'http', 'kubernetes'];
 const STATUSES = ['', 'active', 'ok', 'denied', 'error'];
-const SORTS = { newest: 'Newest first', oldest: 'Oldest first (this page)', longest: 'Longest first (this page)', errors: 'Most errors first (this page)' } as const;
+// newest and oldest are the ledger's own orders (every page); the others reorder the page shown
+const SORTS = { newest: 'Newest first', oldest: 'Oldest first', longest: 'Longest first (this page)', errors: 'Most errors first (this page)' } as const;
 type Sort = keyof typeof SORTS;
 const POLL_MS = 3000;
 
@@ -29,7 +30,22 @@ export function SessionsPage() {
   const [next, setNext] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [live, setLive] = useState(true);
-  const [sort, setSort] = useState<Sort>('newest');
+  // the ledger's order lives in the URL (with its cursor); a page-only order in the state
+  const [pageSort, setPageSort] = useState<'longest' | 'errors' | null>(null);
+  const sort: Sort = pageSort ?? (query.get('sort') === 'oldest' ? 'oldest' : 'newest');
+  const setSort = (s: Sort) => {
+    if (s === 'longest' || s === 'errors') {
+      setPageSort(s);
+      return;
+    }
+    setPageSort(null);
+    const p = new URLSearchParams(qs);
+    p.delete('cursor');
+    p.delete('prev');
+    if (s === 'oldest') p.set('sort', 'oldest');
+    else p.delete('sort');
+    navigate(`/sessions${p.size ? `?${p}` : ''}`);
+  };
   const [updated, setUpdated] = useState<Date | null>(null);
   const cursor = query.get('cursor');
 
@@ -62,7 +78,6 @@ export function SessionsPage() {
   const sorted = useMemo(() => {
     if (!rows) return null;
     const r = [...rows];
-    if (sort === 'oldest') r.reverse();
     if (sort === 'longest') r.sort((a, b) => (b.durationMs ?? Infinity) - (a.durationMs ?? Infinity));
     if (sort === 'errors') r.sort((a, b) => b.errors - a.errors);
     return r;
@@ -72,6 +87,9 @@ export function SessionsPage() {
     e.preventDefault();
     const p = new URLSearchParams();
     for (const [k, v] of new FormData(e.currentTarget)) if (typeof v === 'string' && v.trim() !== '') p.set(k, v.trim());
+    // new filters start at the first page, in the order chosen
+    const order = query.get('sort');
+    if (order) p.set('sort', order);
     navigate(`/sessions${p.size ? `?${p}` : ''}`);
   };
   const page = (c: string | null) => {
