@@ -11,7 +11,9 @@ import { allowAll } from '../../../src/policy/gate.js';
  * The fuzzing core shared by the quick run (test/unit/proof/fuzz-framer.test.ts) and the soak run
  * (test/soak/fuzz.soak.ts). Everything random comes from a seeded PRNG, so a failing case is
  * reproduced by its seed alone: `fuzzFramerCase(seed)` / `fuzzRelayCase(seed)` throw an Error
- * naming the seed and the broken property.
+ * naming the seed and the broken property. The other framers and taps (fuzz-ssh.ts, fuzz-kube.ts,
+ * fuzz-http.ts) build on the helpers exported here: prng, mutate, chunks, randomBytes, the
+ * two-direction scripts (Segment, mutateScript, feedScript) and runCases.
  */
 
 /** sfc32: small, fast, good enough for test inputs; deterministic from a 32-bit seed. */
@@ -95,7 +97,7 @@ const startupPacket = (r: Rng) => serialize.startup({ user: r.pick(['agent', '',
 const INTERESTING_LENGTHS = [0, 1, 3, 4, 5, 7, 8, 9, MAX_STARTUP_PACKET, MAX_STARTUP_PACKET + 1, 0x7fffffff, -1, -4, -0x80000000, 1 << 20, (1 << 20) + 1, 65_536];
 
 /** Mutates a valid stream: bit flips, byte inserts/deletes/overwrites, corrupt lengths, truncation, splices. */
-function mutate(r: Rng, input: Buffer, lengthOffsets: number[]): Buffer {
+export function mutate(r: Rng, input: Buffer, lengthOffsets: number[]): Buffer {
   let b = Buffer.from(input);
   const rounds = 1 + r.int(6);
   for (let i = 0; i < rounds; i++) {
@@ -170,14 +172,14 @@ function clientStream(r: Rng, startup: boolean): { bytes: Buffer; lengths: numbe
 }
 
 /** Random bytes, sometimes with a plausible header in front. */
-function randomBytes(r: Rng): Buffer {
-  const b = Buffer.alloc(r.int(256));
+export function randomBytes(r: Rng, max = 256): Buffer {
+  const b = Buffer.alloc(r.int(max));
   for (let i = 0; i < b.length; i++) b[i] = r.int(256);
   return b;
 }
 
 /** Splits a buffer into random chunks (sometimes single bytes). */
-function chunks(r: Rng, b: Buffer): Buffer[] {
+export function chunks(r: Rng, b: Buffer): Buffer[] {
   const out: Buffer[] = [];
   let pos = 0;
   const tiny = r.next() < 0.1;
@@ -374,4 +376,145 @@ export function fuzzRelayCase(seed: number): { commands: number; fatal: string |
   const sent = Buffer.concat(forwarded);
   if (!clientBytes.subarray(0, sent.length).equals(sent)) fail('the relay forwarded bytes the client did not send (or out of order)');
   return { commands, fatal };
+}
+
+// ---- shared by the other targets (fuzz-ssh.ts, fuzz-kube.ts, fuzz-http.ts) ----
+
+/** Runs `n` cases from seed `base`; a failure names the base and the case's own seed. Returns the time taken. */
+export function runCases(name: string, base: number, n: number, one: (seed: number) => unknown): number {
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const seed = (base + i) >>> 0;
+    try {
+      one(seed);
+    } catch (e) {
+      throw new Error(`${name}: run FUZZ_SEED=${base}, case seed ${seed}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  return performance.now() - t0;
+}
+
+/** The async twin of runCases. */
+export async function runCasesAsync(name: string, base: number, n: number, one: (seed: number) => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const seed = (base + i) >>> 0;
+    try {
+      await one(seed);
+    } catch (e) {
+      throw new Error(`${name}: run FUZZ_SEED=${base}, case seed ${seed}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  return performance.now() - t0;
+}
+
+/** One piece of a two-party conversation: bytes one side sent (0: client, 1: server). */
+export interface Segment {
+  from: 0 | 1;
+  bytes: Buffer;
+  /** offsets of length fields in `bytes` (aimed at by the length mutations) */
+  lengths: number[];
+}
+
+/**
+ * A script made hostile: some segments mutated (or replaced by noise), sometimes a random slice
+ * repeated or dropped; neighbouring segments of one side sometimes merged (so frames span them).
+ */
+export function mutateScript(r: Rng, script: Segment[]): Segment[] {
+  const out: Segment[] = [];
+  const mode = r.int(10); // 0: untouched, 1: all noise, else: some segments mutated
+  for (const s of script) {
+    if (mode === 0) out.push(s);
+    else if (mode === 1) out.push({ from: s.from, bytes: randomBytes(r, 64), lengths: [] });
+    else out.push(r.next() < 0.25 ? { from: s.from, bytes: mutate(r, s.bytes, s.lengths), lengths: [] } : s);
+  }
+  if (mode > 1 && r.next() < 0.2 && out.length > 1) out.splice(r.int(out.length), 1);
+  if (mode > 1 && r.next() < 0.2 && out.length > 0) out.splice(r.int(out.length), 0, out[r.int(out.length)]!);
+  const merged: Segment[] = [];
+  for (const s of out) {
+    const last = merged[merged.length - 1];
+    if (last && last.from === s.from && r.next() < 0.3) merged[merged.length - 1] = { from: s.from, bytes: Buffer.concat([last.bytes, s.bytes]), lengths: [] };
+    else merged.push(s);
+  }
+  return merged;
+}
+
+/**
+ * Feeds a script to a fresh parser twice: each segment whole, then each segment cut into random
+ * chunks (sometimes single bytes). `push` returns what the parser reported (as comparable
+ * strings) or throws; `allowed` says which throws are documented. Both runs must report the same
+ * things and stop at the same documented error: the result does not depend on the chunking.
+ */
+export function feedScript<P>(
+  r: Rng,
+  script: Segment[],
+  make: () => P,
+  push: (p: P, from: 0 | 1, chunk: Buffer) => string[],
+  allowed: (e: unknown) => boolean,
+  fail: (what: string) => never,
+  finish?: (p: P) => string[],
+  /** a call that throws returns nothing (SftpTracker): only a prefix relation holds after an error, and `finish` is not compared */
+  dropsOnError = false,
+  /** replaces the equality of the two logs: returns what differs, or null (used where a stop mid-chunk may drop that chunk's reports) */
+  compare?: (whole: string[], cut: string[]) => string | null,
+): { log: string[]; error: string | null; parser: P } {
+  const run = (cut: boolean): { log: string[]; error: string | null; parser: P } => {
+    const p = make();
+    const log: string[] = [];
+    let error: string | null = null;
+    outer: for (const s of script) {
+      for (const c of cut ? chunks(r, s.bytes) : [s.bytes]) {
+        try {
+          log.push(...push(p, s.from, c));
+        } catch (e) {
+          if (!allowed(e)) fail(`threw ${e instanceof Error ? `${e.name}: ${e.message}\n${e.stack}` : String(e)}`);
+          error = (e as Error).message;
+          break outer;
+        }
+      }
+    }
+    if (finish && !(error !== null && dropsOnError)) log.push(...finish(p));
+    return { log, error, parser: p };
+  };
+  const whole = run(false);
+  const cut = run(true);
+  if (whole.error !== cut.error) fail(`fed whole: error ${String(whole.error)}; fed in chunks: error ${String(cut.error)}`);
+  if (whole.error !== null && dropsOnError) {
+    // a call that throws reports nothing (the caller drops that chunk), so the whole-segment run may
+    // lose the reports of frames before the bad one that the chunked run made in earlier calls
+    if (whole.log.length > cut.log.length || whole.log.some((x, i) => x !== cut.log[i])) fail('after an error, the whole-segment reports are not a prefix of the chunked ones');
+    return cut;
+  }
+  if (compare) {
+    const diff = compare(whole.log, cut.log);
+    if (diff !== null && process.env.FUZZ_DEBUG) console.log(JSON.stringify({ script: script.map((x) => [x.from, x.bytes.toString('hex')]), whole: whole.log, cut: cut.log }, null, 1));
+    if (diff !== null) fail(`the chunking changed what was reported: ${diff}`);
+    return cut;
+  }
+  if (whole.log.length !== cut.log.length || whole.log.some((x, i) => x !== cut.log[i])) {
+    const i = whole.log.findIndex((x, k) => x !== cut.log[k]);
+    fail(`the chunking changed what was reported (first difference at ${i}: ${whole.log[i]} vs ${cut.log[i]})`);
+  }
+  return cut;
+}
+
+/** Records the largest Buffer.allocUnsafe / Buffer.alloc while `f` runs. */
+export function biggestAllocation<T>(f: () => T): { value: T; biggest: number } {
+  const realUnsafe = Buffer.allocUnsafe;
+  const realAlloc = Buffer.alloc;
+  let biggest = 0;
+  Buffer.allocUnsafe = ((n: number) => {
+    biggest = Math.max(biggest, n);
+    return realUnsafe(n);
+  }) as typeof Buffer.allocUnsafe;
+  Buffer.alloc = ((n: number, fill?: string | Uint8Array | number, encoding?: BufferEncoding) => {
+    biggest = Math.max(biggest, n);
+    return realAlloc(n, fill, encoding);
+  }) as typeof Buffer.alloc;
+  try {
+    return { value: f(), biggest };
+  } finally {
+    Buffer.allocUnsafe = realUnsafe;
+    Buffer.alloc = realAlloc;
+  }
 }
