@@ -98,7 +98,16 @@ export function upstreamPath(basePath: string, rest: string): UpstreamPath {
   }
   const tail = out.length > 0 ? `/${out.join('/')}` : '';
   const raw = `${base}${tail}` || '/';
-  const decoded = raw.split('/').map(decodeSegment).join('/');
+  const segments = raw.split('/').map(decodeSegment);
+  // an encoded slash may be meant (a/b as one segment), but not one that hides a dot segment:
+  // `..%2fadmin` is matched by policies as written, and an upstream that decodes %2F first would
+  // resolve it above the path the policy saw
+  for (const seg of segments) {
+    if (/[/\\]/.test(seg) && seg.split(/[/\\]/).some((x) => x === '.' || x === '..')) {
+      throw new PathError(`the path has a dot segment hidden behind an encoded slash ("${seg}")`);
+    }
+  }
+  const decoded = segments.join('/');
   if (decoded.includes('\0')) throw new PathError('the path contains a NUL byte');
   return { raw, decoded };
 }
@@ -107,15 +116,15 @@ const SECRET_NAME = /token|key|secret|password|passwd|signature|sig|auth|credent
 
 /** Query parameters as recorded: secret-looking names keep "****" as their value. */
 export function recordedQuery(search: string): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
+  // a Map, not an object: names such as `constructor` or `__proto__` are recorded as sent
+  const out = new Map<string, string | string[]>();
   const q = search.startsWith('?') ? search.slice(1) : search;
-  if (q === '') return out;
   for (const [k, v] of new URLSearchParams(q)) {
     const value = SECRET_NAME.test(k) ? '****' : v;
-    const had = out[k];
-    out[k] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
+    const had = out.get(k);
+    out.set(k, had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value]);
   }
-  return out;
+  return Object.fromEntries(out);
 }
 
 /** RFC 9110 §7.6.1 connection-specific fields, plus the proxy credentials of the hop. */

@@ -72,6 +72,8 @@ class Side {
   // the data message in progress
   inMessage = false;
   messageBytes = 0;
+  /** the message's channel byte has been read (the channel itself may be any number, negative in base64) */
+  hasChannel = false;
   channel = -1;
   part: Part = 'none';
   name: StreamName = 'unknown';
@@ -234,6 +236,7 @@ export class WebSocketTap {
   private messageStart(s: Side): void {
     s.inMessage = true;
     s.messageBytes = 0;
+    s.hasChannel = false;
     s.channel = -1;
     s.part = 'none';
     s.name = 'unknown';
@@ -247,7 +250,7 @@ export class WebSocketTap {
   private messageEnd(s: Side): void {
     s.inMessage = false;
     if (this.encoding === 'base64' && s.carryLen !== 0) throw new TapViolation('base64 message not a multiple of 4');
-    if (s.part === 'port' && s.channel >= 0) throw new TapViolation(`short port prefix on channel ${s.channel}`);
+    if (s.part === 'port' && s.hasChannel) throw new TapViolation(`short port prefix on channel ${s.channel}`);
     // Kubernetes ignores a close signal that is not exactly [255, channel]
     if (s.part === 'close-signal' && s.signalBytes === 1) this.sink.closed(remotecommandStream(s.signalled), s.from);
   }
@@ -259,7 +262,7 @@ export class WebSocketTap {
       return;
     }
     let b = bytes;
-    if (s.channel < 0) {
+    if (!s.hasChannel) {
       if (b.length === 0) return;
       this.channelStart(s, b[0]!);
       b = b.subarray(1);
@@ -269,6 +272,7 @@ export class WebSocketTap {
   }
 
   private channelStart(s: Side, byte: number): void {
+    s.hasChannel = true;
     if (this.closeSignal && byte === CLOSE_SIGNAL) {
       s.channel = CLOSE_SIGNAL;
       s.part = 'close-signal';

@@ -72,16 +72,15 @@ describe(`fuzzing the Kubernetes taps and the HTTP request parts (FUZZ_SEED=${BA
     expect(errors).toBeLessThan(99_000);
   });
 
-  // Gaps found by this fuzzing, kept visible: each `it.fails` states the guarantee that is missing
-  // today (src is unchanged) and passes while it is missing; when it is fixed, it fails: flip it to `it`.
-  it.fails('GAP recordedQuery: a parameter named like an Object.prototype member is recorded as sent', () => {
-    // today: {"constructor":[null,"x"]}, and ?__proto__=x is dropped from the record
+  // Gaps this fuzzing found, fixed: each test states the guarantee.
+  it('recordedQuery: a parameter named like an Object.prototype member is recorded as sent', () => {
+    // was: {"constructor":[null,"x"]}, and ?__proto__=x dropped from the record
     expect(JSON.parse(JSON.stringify(recordedQuery('constructor=x')))).toEqual({ constructor: 'x' });
     expect(JSON.parse(JSON.stringify(recordedQuery('__proto__=x')))).toEqual({ ['__proto__']: 'x' });
   });
 
-  it.fails('GAP WebSocketTap (base64): a message split after its channel byte reads as when whole', async () => {
-    // today: channel byte 0x01 -> channel -47; websocket-tap.ts messageBytes() takes `s.channel < 0`
+  it('WebSocketTap (base64): a message split after its channel byte reads as when whole', async () => {
+    // was: channel byte 0x01 -> channel -47; websocket-tap.ts messageBytes() took `s.channel < 0`
     // for "no channel byte yet", so when the payload comes in a later slice (another TCP chunk, or
     // the next fragment: the sender decides) its first byte is read as the channel instead
     const { WebSocketTap } = await import('../../../src/protocols/kubernetes/websocket-tap.js');
@@ -100,8 +99,12 @@ describe(`fuzzing the Kubernetes taps and the HTTP request parts (FUZZ_SEED=${BA
     expect(run([frame.subarray(0, 3), frame.subarray(3)])).toEqual(run([frame]));
   });
 
-  it.fails('GAP upstreamPath: the decoded path (matched by policies) holds no ".." segment', () => {
-    // today: /api/public/%2e%2e%2fadmin -> decoded /api/public/../admin (an upstream that decodes %2F resolves it to /api/admin)
-    expect(upstreamPath('/api', '/public/%2e%2e%2fadmin').decoded.split('/')).not.toContain('..');
+  it('upstreamPath: a dot segment hidden behind an encoded slash is refused; a plain encoded slash is not', () => {
+    // was: /api/public/%2e%2e%2fadmin -> decoded /api/public/../admin (an upstream that decodes %2F resolves it to /api/admin)
+    for (const p of ['/public/%2e%2e%2fadmin', '/public/..%2Fadmin', '/public/x%2f..%2f..%2fadmin', '/public/.%5cadmin', '/a/%2e%2e%5cadmin']) {
+      expect(() => upstreamPath('/api', p), p).toThrow(/dot segment hidden behind an encoded slash/);
+    }
+    expect(upstreamPath('/api', '/projects/group%2Fproject').decoded).toBe('/api/projects/group/project');
+    expect(upstreamPath('/api', '/files/a%2F.hidden').raw).toBe('/api/files/a%2F.hidden');
   });
 });
