@@ -183,6 +183,8 @@ export interface PgCancelEvent {
   type: 'pg.cancel';
   /** seq of the statement that was running, when one was */
   statementSeq: number | null;
+  /** set when the gateway cancelled on its own (the client left while the statement ran); absent: the client asked */
+  reason?: string;
 }
 
 export interface PgResultEvent {

@@ -38,7 +38,7 @@ export function eventDetail(e: ReportEvent, protocol = 'postgres'): string {
     case 'session.end':
       return `${q(e.status)}${e.reason ? `: ${e.reason}` : ''} (${e.statements ?? 0} ${noun}s, ${e.errors ?? 0} errors, ${formatMs(e.durationUs ?? 0)})`;
     case 'pg.cancel':
-      return e.statementSeq === null || e.statementSeq === undefined ? 'no statement running' : `cancel of statement #${e.statementSeq}`;
+      return e.statementSeq === null || e.statementSeq === undefined ? 'no statement running' : `cancel of statement #${e.statementSeq}${e.reason ? ` (${e.reason})` : ''}`;
     case 'pg.prepare':
       return `PREPARE ${e.statementName === '' ? '(unnamed)' : q(e.statementName)}${e.paramTypes && e.paramTypes.length > 0 ? ` param types ${e.paramTypes.join(',')}` : ''}`;
     case 'pg.result':

@@ -180,7 +180,7 @@ function describe(rec: LedgerRecord): ReportEvent {
         },
       };
     case 'pg.cancel':
-      return { ...base, statementSeq: e.statementSeq };
+      return { ...base, statementSeq: e.statementSeq, ...(e.reason ? { reason: e.reason } : {}) };
     case 'session.start':
       return { ...base, connection: e.connection, subject: e.identity.subject, authorizedBy: e.authorizedBy };
     case 'session.end':

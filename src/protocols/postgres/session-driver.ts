@@ -274,7 +274,12 @@ export class PgSession {
     this.ended = true;
     const { relay, client, upstream, ledger, log } = this.o;
     if (this.holding) this.o.approvals?.cancel(this.holding, `the session ended while the command waited (${reason})`);
+    // a statement still running when the client goes is cancelled on the server, not left to run on
+    // for nobody (closing the upstream socket alone does not stop it); recorded with the end
+    const running = this.holding ? null : relay.runningCommandSeq();
+    const orphaned = running !== null && client.destroyed && status === 'ok';
     const records = relay.interrupt();
+    if (orphaned) records.push({ event: { type: 'pg.cancel', statementSeq: running, reason: 'the client left while it ran' }, time: nowUs(), ref: null });
     const end: SessionEndEvent = {
       type: 'session.end', status, reason, statements: relay.statementsSeen, errors: relay.errorsSeen, durationUs: monoUs() - this.o.startedMono,
     };
@@ -284,6 +289,10 @@ export class PgSession {
       await ledger.append([...records, { event: end, time: nowUs(), ref: null }].map((r) => ({ sessionId: this.id, time: r.time, event: r.event })));
     } catch (e) {
       log.error({ err: (e as Error).message }, 'ledger append of session.end failed');
+    }
+    if (orphaned) {
+      await cancelUpstream(this.o.target, this.o.upstream.processId, this.o.upstream.secretKey)
+        .catch((e: unknown) => log.warn({ err: (e as Error).message }, 'cancelling the statement of a client that left failed'));
     }
     log.info({ status, reason, statements: end.statements }, 'session ended');
     this.o.registry.remove(this);

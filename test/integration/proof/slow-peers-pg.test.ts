@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { serialize } from 'pg-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -172,20 +173,22 @@ describe('PostgreSQL gateway: slow and stuck peers', () => {
     await until('the stopped backend gone after SIGCONT', async () => ((await activity(app)).length === 0 ? true : null));
   });
 
-  it('an agent that leaves while its query runs: the query is recorded, and the server runs it on (no cancel is sent)', async () => {
+  it('an agent that leaves while its query runs: the query is recorded, the gateway cancels it on the server, and says so', async () => {
     const app = `leaver-${process.pid}`;
     const c = rawClient(env.port, await env.token('dba-alice'), app);
     await c.login;
     c.socket.write(serialize.query('SELECT pg_sleep(5)'));
     await until('the query running', async () => ((await activity(app)).find((a) => a.state === 'active') ?? null));
+    const cancelled = () => readFileSync(env.cluster.logFile, 'utf8').split('canceling statement due to user request').length - 1;
+    const before = cancelled();
     c.socket.destroy();
     const ev = await records('dba-alice');
-    expect(ev.find((e) => e.type === 'pg.query')).toMatchObject({ text: 'SELECT pg_sleep(5)' });
-    // the session has ended in the ledger, but the server is still running the statement: the
-    // gateway closed its upstream socket and sent no CancelRequest (see the report)
+    const query = ev.find((e) => e.type === 'pg.query');
+    expect(query).toMatchObject({ text: 'SELECT pg_sleep(5)' });
     expect(ev.find((e) => e.type === 'pg.result')).toMatchObject({ status: 'interrupted' });
-    const [still] = await activity(app);
-    expect(still?.state).toBe('active');
-    await until('the backend gone once pg_sleep returns', async () => ((await activity(app)).length === 0 ? true : null), 15_000);
+    expect(ev.find((e) => e.type === 'pg.cancel')).toMatchObject({ reason: 'the client left while it ran' });
+    // the statement does not run on for nobody: the server itself logs it cancelled
+    await until('the server log says the statement was cancelled', async () => (cancelled() > before ? true : null), 15_000);
+    await until('the backend gone after the cancel', async () => ((await activity(app)).length === 0 ? true : null), 15_000);
   });
 });
