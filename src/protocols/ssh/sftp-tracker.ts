@@ -31,7 +31,9 @@
  * Bounds: a packet longer than maxPacketBytes is an SftpProtocolError before anything is
  * allocated. At most one packet per direction is held, and only the part a decoder reads: WRITE
  * and DATA keep their headers and only count their data; metadata requests keep their id. At most
- * MAX_PENDING_REQUESTS requests may await a reply and MAX_OPEN_HANDLES handles be open. A request
+ * MAX_PENDING_REQUESTS requests may await a reply and MAX_OPEN_HANDLES handles be open, and the paths
+ * they keep (to name what a later READ, WRITE or CLOSE was about) come to MAX_HELD_PATH_BYTES at most:
+ * a client that opens more, or longer paths, while the server has not answered is refused. A request
  * naming a handle the server has not issued, while an OPEN/OPENDIR is unanswered, is refused (it
  * could be a guessed handle whose bytes we could not attribute); with none in flight the server
  * refuses it too, so it is ignored. Paths are decoded as UTF-8 (invalid bytes -> U+FFFD).
@@ -49,6 +51,8 @@ export class SftpProtocolError extends Error {
 export const DEFAULT_MAX_PACKET_BYTES = 256 * 1024 + 1024;
 export const MAX_PENDING_REQUESTS = 10_000;
 export const MAX_OPEN_HANDLES = 10_000;
+/** paths held for unanswered OPEN/OPENDIR requests and open handles, together (UTF-8 bytes) */
+export const MAX_HELD_PATH_BYTES = 8 * 1024 * 1024;
 /** the draft: handle strings MUST NOT be longer than 256 bytes */
 const MAX_HANDLE_BYTES = 256;
 
@@ -307,6 +311,8 @@ export class SftpTracker {
   /** closed by the client while replies to READs on them were still due */
   private readonly closing = new Set<FileHandle>();
   private out: SftpOp[] = [];
+  /** UTF-8 bytes of the paths pending opens and open handles keep */
+  private heldPathBytes = 0;
   private failed: SftpProtocolError | null = null;
   private ended = false;
 
@@ -340,7 +346,20 @@ export class SftpTracker {
     this.closing.clear();
     this.handles.clear();
     this.pending.clear();
+    this.heldPathBytes = 0;
     return out;
+  }
+
+  private hold(path: string): void {
+    const n = Buffer.byteLength(path);
+    if (this.heldPathBytes + n > MAX_HELD_PATH_BYTES) {
+      throw new SftpProtocolError(`the SFTP client keeps more than ${MAX_HELD_PATH_BYTES} bytes of paths open or waiting for replies`);
+    }
+    this.heldPathBytes += n;
+  }
+
+  private release(path: string): void {
+    this.heldPathBytes -= Buffer.byteLength(path);
   }
 
   private feed(stream: PacketStream, chunk: Buffer): SftpOp[] {
@@ -368,12 +387,14 @@ export class SftpTracker {
     switch (m.kind) {
       case 'open': {
         const flags = PFLAGS.filter(([bit]) => (m.pflags & bit) !== 0).map(([, name]) => name);
+        this.hold(m.path);
         this.out.push({ op: 'open', path: m.path, flags });
         pending = { kind: 'open', path: m.path };
         this.opens += 1;
         break;
       }
       case 'opendir':
+        this.hold(m.path);
         this.out.push({ op: 'opendir', path: m.path });
         pending = { kind: 'opendir', path: m.path };
         this.opens += 1;
@@ -406,9 +427,15 @@ export class SftpTracker {
         const h = this.lookup(m.handle);
         if (!h) break;
         this.handles.delete(m.handle);
-        if (h.kind === 'dir') break;
+        if (h.kind === 'dir') {
+          this.release(h.path);
+          break;
+        }
         if (h.reads > 0) this.closing.add(h);
-        else this.out.push(closeOp(h));
+        else {
+          this.release(h.path);
+          this.out.push(closeOp(h));
+        }
         break;
       }
       case 'other':
@@ -438,7 +465,10 @@ export class SftpTracker {
       case 'open':
       case 'opendir':
         this.opens -= 1;
-        if (m.kind !== 'handle') return;
+        if (m.kind !== 'handle') {
+          this.release(p.path);
+          return;
+        }
         if (this.handles.has(m.handle)) throw new SftpProtocolError('SFTP server issued a handle that is already open');
         if (this.handles.size >= MAX_OPEN_HANDLES) throw new SftpProtocolError(`more than ${MAX_OPEN_HANDLES} SFTP handles open`);
         this.handles.set(
@@ -449,7 +479,10 @@ export class SftpTracker {
       case 'read':
         if (m.kind === 'data') p.file.bytesRead += m.bytes;
         p.file.reads -= 1;
-        if (p.file.reads === 0 && this.closing.delete(p.file)) this.out.push(closeOp(p.file));
+        if (p.file.reads === 0 && this.closing.delete(p.file)) {
+          this.release(p.file.path);
+          this.out.push(closeOp(p.file));
+        }
         return;
       case 'other':
         return;

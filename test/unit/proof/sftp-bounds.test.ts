@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_PENDING_REQUESTS, SftpProtocolError, SftpTracker } from '../../../src/protocols/ssh/sftp-tracker.js';
+import { MAX_HELD_PATH_BYTES, SftpProtocolError, SftpTracker } from '../../../src/protocols/ssh/sftp-tracker.js';
 
 /**
  * What the SFTP tracker holds, measured (issue 8, "memory bounded"). The tracker holds one packet
- * per direction, but each request awaiting its reply keeps what it will record: an OPEN keeps its
- * path. So the bound is MAX_PENDING_REQUESTS x the packet limit, not one packet: measured here,
- * with the missing bound in the report. And the byte counts of a close that waits for READ replies
- * when the server's next bytes are malformed.
+ * per direction, and what pending requests and open handles need later: their paths, bounded
+ * together by MAX_HELD_PATH_BYTES. And the byte counts of a close that waits for READ replies when
+ * the server's next bytes are malformed (a gap, still open).
  */
 
 const u32 = (n: number): Buffer => {
@@ -24,27 +23,49 @@ const packet = (type: number, ...fields: Buffer[]): Buffer => {
 };
 
 describe('SFTP tracker: what it holds', () => {
-  it('GAP (today): unanswered OPENs keep their paths: held memory grows with their count x path length (bounded only by MAX_PENDING_REQUESTS)', () => {
+  it('unanswered OPENs keep their paths only up to MAX_HELD_PATH_BYTES: past it the client is refused (the channel closes)', () => {
     const t = new SftpTracker();
     t.fromClient(packet(1, u32(3)));
     t.fromServer(packet(2, u32(3)));
-    const N = 500;
     const PATH = 200 * 1024;
     globalThis.gc?.();
     const heap0 = process.memoryUsage().heapUsed;
-    for (let i = 0; i < N; i++) {
+    let opened = 0;
+    let refused: unknown = null;
+    for (let i = 0; i < 500 && refused === null; i++) {
       // a different path each time (no string sharing): 200 KiB of ASCII, the id in front
       const path = `${i}/`.padEnd(PATH, 'p');
-      t.fromClient(packet(3, u32(i + 1), str(path), u32(1), u32(0)));
+      try {
+        t.fromClient(packet(3, u32(i + 1), str(path), u32(1), u32(0)));
+        opened += 1;
+      } catch (e) {
+        refused = e;
+      }
     }
-    const grew = process.memoryUsage().heapUsed - heap0;
-    // 500 x 200 KiB = 98 MiB held by the pending table; with MAX_PENDING_REQUESTS (10000) and the
-    // 257 KiB packet limit a client can make one channel hold ~2.5 GB while the server is slow to answer
-    expect(grew).toBeGreaterThan(0.8 * N * PATH);
-    console.log(`sftp: ${N} unanswered OPENs of ${PATH / 1024} KiB paths: heap +${(grew / 2 ** 20).toFixed(0)} MiB (limit: ${MAX_PENDING_REQUESTS} pending)`);
-    // answering them releases it
-    for (let i = 0; i < N; i++) t.fromServer(packet(101, u32(i + 1), u32(2), str(''), str('')));
-    expect((t as unknown as { pending: Map<number, unknown> }).pending.size).toBe(0);
+    expect(refused).toBeInstanceOf(SftpProtocolError);
+    expect((refused as Error).message).toContain(`more than ${MAX_HELD_PATH_BYTES} bytes of paths`);
+    expect(opened).toBe(Math.floor(MAX_HELD_PATH_BYTES / PATH));
+    // was: 500 x 200 KiB = 98 MiB held by the pending table (10,000 x 257 KiB possible)
+    expect(process.memoryUsage().heapUsed - heap0).toBeLessThan(4 * MAX_HELD_PATH_BYTES);
+  });
+
+  it('paths are released when their open is answered with an error, or their handle closed: a long session does not run into the bound', () => {
+    const t = new SftpTracker();
+    t.fromClient(packet(1, u32(3)));
+    t.fromServer(packet(2, u32(3)));
+    const path = '/srv/'.padEnd(100 * 1024, 'x');
+    let id = 1;
+    for (let i = 0; i < 300; i++) {
+      // 300 x 100 KiB = 30 MiB of paths over the session, never more than one at a time
+      const open = id++;
+      t.fromClient(packet(3, u32(open), str(path), u32(1), u32(0)));
+      if (i % 2 === 0) {
+        t.fromServer(packet(101, u32(open), u32(2), str('no such file'), str('')));
+      } else {
+        t.fromServer(packet(102, u32(open), str(`h${i}`)));
+        expect(t.fromClient(packet(4, u32(id++), str(`h${i}`)))).toEqual([{ op: 'close', path, bytesRead: 0, bytesWritten: 0 }]);
+      }
+    }
   });
 
   it('GAP (today): a close waiting for READ replies, then a DATA reply and a malformed packet in one chunk: the close and its bytes are lost', () => {
