@@ -502,8 +502,10 @@ export const ConfigSchema = z.strictObject({
       maxServerMessageBytes: z.number().int().min(1024).max(1024 * MiB).default(64 * MiB),
       handshakeTimeout: duration.default(15_000),
       maxSessions: z.number().int().min(1).default(10_000),
+      /** a client that has data waiting and takes none of it this long is cut (PostgreSQL results, HTTP and Kubernetes responses) */
+      stalledClientTimeout: duration.default(300_000),
     })
-    .default({ maxClientMessageBytes: 16 * MiB, maxServerMessageBytes: 64 * MiB, handshakeTimeout: 15_000, maxSessions: 10_000 }),
+    .default({ maxClientMessageBytes: 16 * MiB, maxServerMessageBytes: 64 * MiB, handshakeTimeout: 15_000, maxSessions: 10_000, stalledClientTimeout: 300_000 }),
   approvals: approvalsSection.default({}),
   /** roles of the management API's console routes (absent: nobody may read sessions through the API) */
   console: consoleSection.optional(),

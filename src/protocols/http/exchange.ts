@@ -193,7 +193,7 @@ export async function handleExchange(req: IncomingMessage, res: ServerResponse, 
 
   // watches and followed logs may stay quiet for long: only ordinary bodies have an idle timeout
   const streaming = attrs !== null && (attrs.verb === 'watch' || (attrs.subresource === 'log' && /(^|[?&])follow=(true|1)(&|$)/.test(search)));
-  const outcome = await forward(req, res, route, up.raw + search, client.address, cfg.recording.maxStreamBytes, streaming ? 0 : c.timeout);
+  const outcome = await forward(req, res, route, up.raw + search, client.address, cfg.recording.maxStreamBytes, streaming ? 0 : c.timeout, cfg.limits.stalledClientTimeout);
   if (outcome.gatewayStatus !== null && outcome.error) await refuse(req, res, outcome.error, outcome.gatewayStatus, format);
   if (outcome.error) log.warn({ code: outcome.error.code, err: outcome.error.detail ?? outcome.error.message, status: outcome.status }, 'http request failed');
   await finish(outcome);

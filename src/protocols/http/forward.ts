@@ -4,6 +4,7 @@ import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { Agent, type Dispatcher } from 'undici';
 import type { LoadedConfig, WebConnectionConfig } from '../../core/config.js';
 import { GatehouseError } from '../../core/errors.js';
+import { watchStalledWriter } from '../../core/stall.js';
 import type { HttpResponseEvent } from '../../core/events.js';
 import { BodyTap } from './body-tap.js';
 import { pemOrFile, upstreamCredential, type UpstreamCredential } from './credential.js';
@@ -88,7 +89,7 @@ const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UN
 /** Sends the request upstream and streams the answer to the agent; never throws. */
 export async function forward(
   req: IncomingMessage, res: ServerResponse, route: HttpRoute, target: string, clientAddress: string, maxSampleBytes: number,
-  bodyTimeout = route.connection.timeout,
+  bodyTimeout = route.connection.timeout, stalledClientTimeout = 0,
 ): Promise<ForwardOutcome> {
   const c = route.connection;
   const ac = new AbortController();
@@ -128,6 +129,14 @@ export async function forward(
   }
   const responseHeaders = withoutHopByHop(response.headers);
   const responseTap = new BodyTap(one(responseHeaders['content-type']), one(responseHeaders['content-encoding']), maxSampleBytes);
+  // an agent that stops reading holds the upstream back (backpressure); past the limit it is cut
+  let stalled = false;
+  const unwatch = stalledClientTimeout > 0
+    ? watchStalledWriter(res, stalledClientTimeout, () => {
+      stalled = true;
+      res.destroy(new Error('the agent stopped reading'));
+    })
+    : () => undefined;
   try {
     res.writeHead(response.statusCode, responseHeaders);
     await pipelineAsync(response.body, responseTap, res);
@@ -137,11 +146,15 @@ export async function forward(
     const detail = `${code ? `${code}: ` : ''}${(e as Error).message}`;
     res.destroy();
     response.body.destroy();
+    const why = stalled
+      ? `the agent took none of the response for ${stalledClientTimeout} ms (limits.stalledClientTimeout); it was cut`
+      : clientGone ? 'the agent left while the response was streamed' : 'the response body was cut off';
     return {
-      status: clientGone ? 'interrupted' : 'error', statusCode: response.statusCode, responseHeaders, requestTap, responseTap, gatewayStatus: null,
-      error: new GatehouseError('GH_ERR_UPSTREAM_UNAVAILABLE', clientGone ? 'the agent left while the response was streamed' : 'the response body was cut off', { detail }),
+      status: clientGone || stalled ? 'interrupted' : 'error', statusCode: response.statusCode, responseHeaders, requestTap, responseTap, gatewayStatus: null,
+      error: new GatehouseError('GH_ERR_UPSTREAM_UNAVAILABLE', why, { detail }),
     };
   } finally {
+    unwatch();
     res.off('close', onClose);
   }
 }

@@ -207,7 +207,7 @@ async function login(req: StartupRequest, deps: PgGatewayDeps, log: Logger, hand
   const session = new PgSession({
     id: sessionId, client: socket, upstream, relay, ledger: deps.ledger, log: log.child({ session: sessionId }),
     target, key, registry: deps.registry, startedMono: started,
-    principal, connection: admission.connection.name, approvals: deps.approvals,
+    principal, connection: admission.connection.name, approvals: deps.approvals, stalledClientTimeout: cfg.limits.stalledClientTimeout,
   });
   session.start(clientLeftover);
 }

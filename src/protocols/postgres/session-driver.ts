@@ -10,6 +10,7 @@ import type { LedgerWriter } from '../../ledger/ledger.js';
 import { noticeResponse, type NoticeFields } from './backend.js';
 import { endWithFatal } from './errors.js';
 import type { HeldCommand, PendingRecord, PgRelay } from './relay.js';
+import { watchStalledWriter } from '../../core/stall.js';
 import { cancelUpstream, type UpstreamSession, type UpstreamTarget } from './upstream.js';
 
 /**
@@ -45,6 +46,8 @@ export interface PgSessionOptions {
   connection: string;
   /** null: review rules cannot be satisfied, so held commands are denied */
   approvals: ApprovalBroker | null;
+  /** ms a client may leave results waiting without taking any before it is cut (0: never) */
+  stalledClientTimeout?: number;
 }
 
 /** Live sessions: for CancelRequest routing (by the gateway's own key) and for draining on shutdown. */
@@ -87,6 +90,8 @@ export class PgSession {
   private ended = false;
   private draining = false;
   private terminated = false;
+  /** the client was cut for taking none of its results (limits.stalledClientTimeout) */
+  private stalled = false;
   /** the approval a held command waits for */
   private holding: string | null = null;
 
@@ -109,7 +114,19 @@ export class PgSession {
         if (!this.ended) client.resume();
       });
     });
-    client.on('close', () => void this.end('ok', this.terminated ? 'client terminated the session' : 'client disconnected'));
+    client.on('close', () => void (this.stalled
+      ? this.end('error', `GH_ERR_CLIENT_STALLED: the client took none of the result for ${this.o.stalledClientTimeout} ms (limits.stalledClientTimeout)`)
+      : this.end('ok', this.terminated ? 'client terminated the session' : 'client disconnected')));
+    // a client that stops reading holds the server back (it waits on ClientWrite): past the limit
+    // the session ends, the running statement is cancelled on the server, and why is recorded
+    const limit = this.o.stalledClientTimeout ?? 0;
+    if (limit > 0) {
+      watchStalledWriter(client, limit, () => {
+        this.o.log.warn({ ms: limit }, 'the client took none of the result it was sent; ending the session');
+        this.stalled = true;
+        client.destroy();
+      });
+    }
     if (upstream.leftover.length > 0) this.onUpstream(upstream.leftover);
     if (clientLeftover.length > 0) client.emit('data', clientLeftover);
     up.resume();
@@ -277,9 +294,12 @@ export class PgSession {
     // a statement still running when the client goes is cancelled on the server, not left to run on
     // for nobody (closing the upstream socket alone does not stop it); recorded with the end
     const running = this.holding ? null : relay.runningCommandSeq();
-    const orphaned = running !== null && client.destroyed && status === 'ok';
+    const orphaned = running !== null && client.destroyed && (status === 'ok' || this.stalled);
     const records = relay.interrupt();
-    if (orphaned) records.push({ event: { type: 'pg.cancel', statementSeq: running, reason: 'the client left while it ran' }, time: nowUs(), ref: null });
+    if (orphaned) {
+      const why = this.stalled ? 'the client took none of its result for too long' : 'the client left while it ran';
+      records.push({ event: { type: 'pg.cancel', statementSeq: running, reason: why }, time: nowUs(), ref: null });
+    }
     const end: SessionEndEvent = {
       type: 'session.end', status, reason, statements: relay.statementsSeen, errors: relay.errorsSeen, durationUs: monoUs() - this.o.startedMono,
     };

@@ -20,7 +20,8 @@ const MB = 1024 * 1024;
 
 let env: GatewayEnv;
 beforeAll(async () => {
-  env = await startEnv();
+  // a paused reader is a slow one for a few seconds, a stalled one after STALL_MS
+  env = await startEnv({ config: { limits: { stalledClientTimeout: STALL_MS } } });
 });
 afterAll(async () => env?.dispose());
 
@@ -97,6 +98,8 @@ async function records(subject: string): Promise<AuditEvent[]> {
   return (await env.gateway.ledger.sessionRecords(s.id)).map((r) => r.event);
 }
 
+const STALL_MS = 8_000;
+
 describe('PostgreSQL gateway: slow and stuck peers', () => {
   it('an agent that sends a big SELECT and stops reading: the server waits on ClientWrite, the gateway holds little', async () => {
     const app = `slow-reader-${process.pid}`;
@@ -135,6 +138,24 @@ describe('PostgreSQL gateway: slow and stuck peers', () => {
     expect(result!.bytes).toBeGreaterThanOrEqual(8 * MB);
     expect(result!.bytes).toBeLessThan(64 * MB);
     expect(ev.at(-1)).toMatchObject({ type: 'session.end', reason: 'client disconnected' });
+  });
+
+  it('an agent that takes none of its result for limits.stalledClientTimeout: the session ends, the statement is cancelled, and why is recorded', async () => {
+    const app = `stalled-${process.pid}`;
+    const c = rawClient(env.port, await env.token('dpo-dana'), app);
+    await c.login;
+    c.socket.write(serialize.query("SELECT repeat('x', 1000) FROM generate_series(1, 1000000)"));
+    await until('8 MiB of the result', async () => (c.received() >= 8 * MB ? true : null));
+    c.socket.pause();
+    // nothing else happens: the gateway ends the session once the client has taken nothing for STALL_MS
+    const ev = await records('dpo-dana');
+    expect(ev.at(-1)).toMatchObject({
+      type: 'session.end', status: 'error', reason: `GH_ERR_CLIENT_STALLED: the client took none of the result for ${STALL_MS} ms (limits.stalledClientTimeout)`,
+    });
+    expect(ev.find((e) => e.type === 'pg.result')).toMatchObject({ status: 'interrupted' });
+    expect(ev.find((e) => e.type === 'pg.cancel')).toMatchObject({ reason: 'the client took none of its result for too long' });
+    await until('the backend gone', async () => ((await activity(app)).length === 0 ? true : null));
+    c.socket.destroy();
   });
 
   it('an upstream that stops answering mid-query: recorded before forwarding; no gateway timeout; the end is recorded when the agent gives up', async () => {
