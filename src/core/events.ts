@@ -301,6 +301,8 @@ export interface SshExitEvent {
   durationUs: number;
   /** masking: the rules that fired and how many output lines they changed (absent: none) */
   masked?: { rules: string[]; lines: number };
+  /** set when the gateway ended it (GH_ERR_CLIENT_STALLED: the agent took none of the output) */
+  reason?: string;
 }
 
 /** The finished terminal recording of a shell, kept beside the ledger; its digest is here. */

@@ -1,5 +1,6 @@
 import type { ClientChannel, ServerChannel } from 'ssh2';
 import { newTally, type MaskTally } from '../../masking/session.js';
+import { watchStalledWriter } from '../../core/stall.js';
 import type { SshSessionContext } from './context.js';
 import { LineMasker, StreamTap } from './stream-tap.js';
 
@@ -25,6 +26,8 @@ export interface BridgeResult {
   maskedLines: number;
   /** the agent closed the channel before the target said how the command ended */
   interrupted: boolean;
+  /** the gateway closed it: the agent took none of the output for limits.stalledClientTimeout */
+  stalled: boolean;
 }
 
 export interface BridgeOptions {
@@ -74,10 +77,14 @@ export function pump(from: NodeJS.ReadableStream, step: Step): Promise<void> {
   });
 }
 
-/** Writes to a channel side, waiting for 'drain' when its window is full. */
-export function writeTo(target: NodeJS.WritableStream, chunk: Buffer): Promise<void> | void {
+/**
+ * Writes to a channel side, waiting for 'drain' when its window is full, or for `gone` (the
+ * channel closed: a drain will never come).
+ */
+export function writeTo(target: NodeJS.WritableStream, chunk: Buffer, gone?: Promise<void>): Promise<void> | void {
   if (chunk.length === 0 || target.write(chunk)) return;
-  return new Promise<void>((resolve) => target.once('drain', () => resolve()));
+  const drained = new Promise<void>((resolve) => target.once('drain', () => resolve()));
+  return gone ? Promise.race([drained, gone]) : drained;
 }
 
 function merge(into: MaskTally, from: MaskTally): void {
@@ -88,7 +95,7 @@ function merge(into: MaskTally, from: MaskTally): void {
 export async function bridge(ctx: SshSessionContext, agent: ServerChannel, target: ClientChannel, o: BridgeOptions): Promise<BridgeResult> {
   const stdout = new StreamTap(ctx.maxStreamBytes);
   const stderr = new StreamTap(ctx.maxStreamBytes);
-  const result: BridgeResult = { exitCode: null, signal: null, stdout, stderr, stdinBytes: 0, tally: newTally(), maskedLines: 0, interrupted: false };
+  const result: BridgeResult = { exitCode: null, signal: null, stdout, stderr, stdinBytes: 0, tally: newTally(), maskedLines: 0, interrupted: false, stalled: false };
   let exited = false;
   target.on('exit', (code: number | null, signal?: string) => {
     exited = true;
@@ -98,14 +105,30 @@ export async function bridge(ctx: SshSessionContext, agent: ServerChannel, targe
   });
   const targetClosed = new Promise<void>((resolve) => target.once('close', () => resolve()));
   let agentClosed = false;
+  let agentGone!: () => void;
+  const gone = new Promise<void>((resolve) => (agentGone = resolve));
   const onAgentClose = () => {
     agentClosed = true;
+    agentGone();
     if (!exited) result.interrupted = true;
     target.close();
   };
   // the agent may have left while the command waited (for the ledger, a reviewer, the target)
   if (isClosed(agent)) onAgentClose();
   else agent.once('close', onAgentClose);
+  // an agent that takes none of the output holds the command back (the windows carry the
+  // backpressure to the target); past the limit the gateway closes the channel
+  const limit = ctx.loaded.config.limits.stalledClientTimeout;
+  const stall = () => {
+    if (agentClosed) return;
+    result.stalled = true;
+    ctx.log.warn({ ms: limit }, 'the agent took none of the output it was sent; closing the channel');
+    // the agent's own CLOSE may never come (a client flushes its output before it answers): the
+    // gateway is done with it now, and stops the command
+    onAgentClose();
+    agent.close();
+  };
+  const unwatch = limit > 0 && !isClosed(agent) ? [watchStalledWriter(agent, limit, stall), watchStalledWriter(agent.stderr, limit, stall)] : [];
 
   // agent -> target; the agent's EOF is passed on
   void pump(agent, async (chunk) => {
@@ -127,7 +150,7 @@ export async function bridge(ctx: SshSessionContext, agent: ServerChannel, targe
       }
       if (agentClosed) return;
       chain = chain.then(async () => {
-        for (const p of parts) if (!agentClosed) await writeTo(to, p);
+        for (const p of parts) if (!agentClosed) await writeTo(to, p, gone);
       });
       return chain;
     };
@@ -150,6 +173,7 @@ export async function bridge(ctx: SshSessionContext, agent: ServerChannel, targe
   await Promise.all([out(target, stdout, agent, o.output), out(target.stderr, stderr, agent.stderr)]);
   // the target's exit status arrives before its channel closes
   await targetClosed;
+  for (const u of unwatch) u();
   if (!agentClosed) {
     if (result.exitCode !== null) agent.exit(result.exitCode);
     else if (result.signal !== null) agent.exit(result.signal, false, '');

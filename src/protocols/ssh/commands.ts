@@ -104,6 +104,9 @@ export function recordExit(ctx: SshSessionContext, channel: number, commandSeq: 
     stdout, stderr, stdinBytes: r?.stdinBytes ?? 0, durationUs: monoUs() - startedMono,
   };
   if (r && r.tally.rules.size > 0) event.masked = { rules: [...r.tally.rules].sort(), lines: r.maskedLines };
+  if (r?.stalled) {
+    event.reason = `GH_ERR_CLIENT_STALLED: the agent took none of the output for ${ctx.loaded.config.limits.stalledClientTimeout} ms (limits.stalledClientTimeout); the gateway closed the channel`;
+  }
   if (status === 'error') ctx.counters.errors++;
   ctx.recordBehind([event]);
 }

@@ -19,8 +19,11 @@ const MB = 1024 * 1024;
 const BLOCKS = 128; // MiB of output
 
 let env: SshEnv;
+// a paused reader is a slow one for a few seconds, a stalled one after STALL_MS
+const STALL_MS = 8_000;
+
 beforeAll(async () => {
-  env = await startSshEnv();
+  env = await startSshEnv({ config: { limits: { stalledClientTimeout: STALL_MS } } });
 });
 afterAll(async () => env?.dispose());
 
@@ -78,5 +81,40 @@ describe('SSH gateway: an agent that stops reading', () => {
     expect(done()).toBe(BLOCKS);
     const exit = (await env.sessionRecords('ci-agent', 'web-1')).map((r) => r.event).find((e): e is Extract<AuditEvent, { type: 'ssh.exit' }> => e.type === 'ssh.exit');
     expect(exit).toMatchObject({ status: 'ok', exitCode: 0, stdout: { bytes: BLOCKS * MB, sha256: hash.digest('hex'), truncated: true } });
+  }, 180_000);
+
+  it('an agent that takes none of the output for limits.stalledClientTimeout: the gateway closes the channel and records why', async () => {
+    const command = `i=0; while [ $i -lt ${BLOCKS} ]; do head -c ${MB} /dev/zero || exit 3; i=$((i+1)); done`;
+    const token = await env.token('dba-bob');
+    const child = spawn('/usr/bin/ssh', [...env.sshArgs('web-1'), command], { env: env.sshEnv(token), stdio: ['ignore', 'pipe', 'pipe'] });
+    let received = 0;
+    let stopped = false;
+    child.stdout.on('data', (d: Buffer) => {
+      received += d.length;
+      if (received >= 8 * MB && !stopped) {
+        stopped = true;
+        child.stdout.pause();
+      }
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    // nothing else happens: the exit record appears once the gateway has given up on the agent
+    const deadline = Date.now() + 90_000;
+    let exit: Extract<AuditEvent, { type: 'ssh.exit' }> | undefined;
+    while (!exit && Date.now() < deadline) {
+      const [s] = await env.gateway.ledger.listSessions({ identity: 'dba-bob', limit: 1 });
+      const rs = s ? await env.gateway.ledger.sessionRecords(s.id) : [];
+      exit = rs.map((r) => r.event).find((e): e is Extract<AuditEvent, { type: 'ssh.exit' }> => e.type === 'ssh.exit');
+      if (!exit) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(exit).toMatchObject({
+      reason: `GH_ERR_CLIENT_STALLED: the agent took none of the output for ${STALL_MS} ms (limits.stalledClientTimeout); the gateway closed the channel`,
+    });
+    // the command is stopped: its channel closed, its next write failed (the command's own `|| exit 3`)
+    // or it was ended before it could say
+    expect(exit!.status === 'interrupted' || exit!.exitCode === 3, JSON.stringify(exit)).toBe(true);
+    expect(exit!.stdout.bytes).toBeLessThan(BLOCKS * MB);
+    child.stdout.resume();
+    expect(await exited).not.toBe(0);
+    expect(received).toBeLessThan(BLOCKS * MB);
   }, 180_000);
 });

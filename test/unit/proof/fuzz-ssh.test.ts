@@ -86,7 +86,10 @@ describe(`fuzzing the SSH parsers (FUZZ_SEED=${BASE})`, () => {
     expect(error).toMatch(/big\.cast line 2: line longer than 16 MiB after \d+ bytes/);
     const sent = Number(/after (\d+) bytes/.exec(error)![1]);
     expect(sent).toBeLessThanOrEqual(MAX_CAST_LINE + 2 * 1024 * 1024);
-    // the pending line is a JS string (2 bytes a character at worst) plus the chunk: coarse
-    expect(heldMax).toBeLessThan(6 * MAX_CAST_LINE);
+    // the reader stopped taking input at the bound (above); the heap, coarse: the pending line is a JS
+    // string (2 bytes a character at worst) plus the chunk, plus garbage of the concatenations not yet
+    // collected (GC timing varies with load: 6x was exceeded by 2.5 % once in CI): less than the 64 MiB
+    // offered would take as a string (128 MiB)
+    expect(heldMax).toBeLessThan(8 * MAX_CAST_LINE);
   });
 });
