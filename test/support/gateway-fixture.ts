@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { loadConfigText, type LoadedConfig } from '../../src/core/config.js';
+import type { AuditEvent } from '../../src/core/events.js';
 import type { Logger } from '../../src/core/log.js';
 import { startDevIssuer, type DevIssuer } from '../../src/identity/dev-issuer.js';
 import { seedOrdersDemo } from '../../src/dev/demo-seed.js';
@@ -179,4 +180,27 @@ export function captureLog(): { log: Logger; text(): string } {
     },
   });
   return { log: pino({ level: 'debug', redact: { paths: ['password', '*.password'], censor: '[redacted]' } }, sink), text: () => lines.join('') };
+}
+
+/** Every record of a ledger, decoded, in order. */
+export async function allRecordsOf(ledger: LedgerStore): Promise<Array<{ seq: number; sessionId: string; event: AuditEvent }>> {
+  const out: Array<{ seq: number; sessionId: string; event: AuditEvent }> = [];
+  for await (const r of ledger.scan()) out.push({ seq: r.seq, sessionId: r.sessionId, event: JSON.parse(r.payload) as AuditEvent });
+  return out;
+}
+
+/**
+ * Writes `raw` as the environment's gatehouse.yaml and starts the gateway from it with a capturing
+ * logger; closing the gateway joins `cleanups`.
+ */
+export async function startConfiguredGateway(dir: string, raw: Record<string, unknown>, cleanups: Array<() => Promise<void>>): Promise<{
+  gateway: Gateway; loaded: LoadedConfig; configFile: string; logText: () => string;
+}> {
+  const configFile = join(dir, 'gatehouse.yaml');
+  writeFileSync(configFile, stringify(raw));
+  const loaded = loadConfigText(stringify(raw), configFile, {});
+  const { log, text: logText } = captureLog();
+  const gateway = await startGateway(loaded, log);
+  cleanups.push(() => gateway.close(2_000));
+  return { gateway, loaded, configFile, logText };
 }

@@ -6,13 +6,12 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
-import { stringify } from 'yaml';
-import { loadConfigText, type LoadedConfig } from '../../src/core/config.js';
+import type { LoadedConfig } from '../../src/core/config.js';
 import { startDevIssuer, type DevIssuer } from '../../src/identity/dev-issuer.js';
 import type { LedgerRecord } from '../../src/ledger/ledger.js';
 import type { AuditEvent } from '../../src/core/events.js';
-import { startGateway, type Gateway } from '../../src/server.js';
-import { AUDIENCE, CLIENTS, captureLog, latestEndedSession, runProgram, type RunResult } from './gateway-fixture.js';
+import type { Gateway } from '../../src/server.js';
+import { AUDIENCE, CLIENTS, latestEndedSession, runProgram, type RunResult, startConfiguredGateway, allRecordsOf } from './gateway-fixture.js';
 
 /**
  * The HTTP test environment: real Node HTTP and HTTPS servers as upstreams (self-signed CA for the
@@ -170,12 +169,7 @@ export async function startHttpEnv(opts: { connections?: Array<Record<string, un
       log: { level: 'debug' },
       ...opts.config,
     };
-    const configFile = join(dir, 'gatehouse.yaml');
-    writeFileSync(configFile, stringify(raw));
-    const loaded = loadConfigText(stringify(raw), configFile, {});
-    const { log, text: logText } = captureLog();
-    const gateway = await startGateway(loaded, log);
-    cleanups.push(() => gateway.close(2_000));
+    const { gateway, loaded, logText } = await startConfiguredGateway(dir, raw, cleanups);
     const port = gateway.http!.address.port;
     const dispose = async () => {
       for (const c of cleanups.reverse()) await c().catch(() => undefined);
@@ -191,11 +185,7 @@ export async function startHttpEnv(opts: { connections?: Array<Record<string, un
         return runProgram('/usr/bin/curl', ['--silent', '--show-error', ...args]);
       },
       sessionRecords: async (subject, connection) => gateway.ledger.sessionRecords((await latestEndedSession(gateway.ledger, subject, connection)).id),
-      async allRecords() {
-        const out: Array<{ seq: number; sessionId: string; event: AuditEvent }> = [];
-        for await (const r of gateway.ledger.scan()) out.push({ seq: r.seq, sessionId: r.sessionId, event: JSON.parse(r.payload) as AuditEvent });
-        return out;
-      },
+      allRecords: () => allRecordsOf(gateway.ledger),
       dispose,
       [Symbol.asyncDispose]: dispose,
     };

@@ -3,13 +3,12 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
-import { stringify } from 'yaml';
-import { loadConfigText, type LoadedConfig } from '../../src/core/config.js';
+import type { LoadedConfig } from '../../src/core/config.js';
 import type { AuditEvent } from '../../src/core/events.js';
 import { startDevIssuer, type DevIssuer } from '../../src/identity/dev-issuer.js';
 import type { LedgerRecord } from '../../src/ledger/ledger.js';
-import { startGateway, type Gateway } from '../../src/server.js';
-import { AUDIENCE, CLIENTS, captureLog, latestEndedSession, runProgram, type RunResult } from './gateway-fixture.js';
+import type { Gateway } from '../../src/server.js';
+import { AUDIENCE, CLIENTS, latestEndedSession, runProgram, type RunResult, startConfiguredGateway, allRecordsOf } from './gateway-fixture.js';
 import { startKubeApiServer, type KubeApiServer, type KubeApiServerOptions } from './kube-apiserver.js';
 import { kubectlBinary, spawnProcess, type KubectlProcess } from './kubectl.js';
 
@@ -96,12 +95,7 @@ export async function startKubeEnv(opts: { api?: KubeApiServerOptions; config?: 
       log: { level: 'debug' },
       ...opts.config,
     };
-    const configFile = join(dir, 'gatehouse.yaml');
-    writeFileSync(configFile, stringify(raw));
-    const loaded = loadConfigText(stringify(raw), configFile, {});
-    const { log, text: logText } = captureLog();
-    const gateway = await startGateway(loaded, log);
-    cleanups.push(() => gateway.close(2_000));
+    const { gateway, loaded, configFile, logText } = await startConfiguredGateway(dir, raw, cleanups);
     const port = gateway.http!.address.port;
     const home = join(dir, 'home');
     mkdirSync(home);
@@ -130,11 +124,7 @@ export async function startKubeEnv(opts: { api?: KubeApiServerOptions; config?: 
       kubectl: (kubeconfig, token, args, o = {}) =>
         runProgram(kubectl, ['--request-timeout=30s', ...args], { env: kubectlEnv(kubeconfig, token, o.env), ...(o.input !== undefined ? { input: o.input } : {}) }),
       sessionRecords: async (subject, connection) => gateway.ledger.sessionRecords((await latestEndedSession(gateway.ledger, subject, connection)).id),
-      async allRecords() {
-        const out: Array<{ seq: number; sessionId: string; event: AuditEvent }> = [];
-        for await (const r of gateway.ledger.scan()) out.push({ seq: r.seq, sessionId: r.sessionId, event: JSON.parse(r.payload) as AuditEvent });
-        return out;
-      },
+      allRecords: () => allRecordsOf(gateway.ledger),
       dispose,
       [Symbol.asyncDispose]: dispose,
     };

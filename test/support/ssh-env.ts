@@ -1,12 +1,11 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { loadConfigText, type LoadedConfig } from '../../src/core/config.js';
+import type { LoadedConfig } from '../../src/core/config.js';
 import { startDevIssuer, type DevIssuer } from '../../src/identity/dev-issuer.js';
 import type { LedgerRecord } from '../../src/ledger/ledger.js';
-import { startGateway, type Gateway } from '../../src/server.js';
-import { AUDIENCE, CLIENTS, captureLog, latestEndedSession, runProgram, type RunResult } from './gateway-fixture.js';
+import type { Gateway } from '../../src/server.js';
+import { AUDIENCE, CLIENTS, latestEndedSession, runProgram, type RunResult, startConfiguredGateway } from './gateway-fixture.js';
 import { keygen, startSshd, type Sshd } from './sshd.js';
 
 /**
@@ -60,12 +59,7 @@ export async function startSshEnv(opts: { config?: Record<string, unknown> } = {
       log: { level: 'debug' },
       ...opts.config,
     };
-    const configFile = join(dir, 'gatehouse.yaml');
-    writeFileSync(configFile, stringify(raw));
-    const loaded = loadConfigText(stringify(raw), configFile, {});
-    const { log, text: logText } = captureLog();
-    const gateway = await startGateway(loaded, log);
-    cleanups.push(() => gateway.close(2_000));
+    const { gateway, loaded, configFile, logText } = await startConfiguredGateway(dir, raw, cleanups);
     const port = gateway.ssh!.address.port;
     const knownHosts = join(dir, 'known_hosts');
     writeFileSync(knownHosts, `[127.0.0.1]:${port} ${gateway.ssh!.publicKey}\n`);

@@ -4,6 +4,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../../src/core/events.js';
 import { patternChunks, startHttpEnv, type HttpEnv } from '../../support/http-env.js';
+import { settled } from './settled.js';
 
 /**
  * Slow and stuck peers on the HTTP gateway (issue 8). test/integration/http/streaming.test.ts
@@ -59,21 +60,6 @@ async function startUpstream(): Promise<Upstream> {
   return { server, port: (server.address() as AddressInfo).port, written, held };
 }
 
-/** Polls `read` every 20 ms until it has not changed for `quietMs` (or `deadlineMs` passed); returns its last value. */
-async function settled(read: () => number, quietMs: number, deadlineMs: number): Promise<{ value: number; quiet: boolean }> {
-  const end = Date.now() + deadlineMs;
-  let last = read();
-  let since = Date.now();
-  while (Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 20));
-    const v = read();
-    if (v !== last) {
-      last = v;
-      since = Date.now();
-    } else if (Date.now() - since >= quietMs) return { value: v, quiet: true };
-  }
-  return { value: last, quiet: false };
-}
 
 /** A raw HTTP/1.1 client that can stop reading: counts (and hashes) body bytes as they come. */
 function rawGet(port: number, path: string, token: string) {

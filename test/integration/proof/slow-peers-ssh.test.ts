@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../../src/core/events.js';
 import { startSshEnv, type SshEnv } from '../../support/ssh-env.js';
+import { settled } from './settled.js';
 
 /**
  * Slow peers on the SSH gateway (issue 8): an agent (OpenSSH ssh) that stops reading a large exec
@@ -27,20 +28,6 @@ beforeAll(async () => {
 });
 afterAll(async () => env?.dispose());
 
-async function settled(read: () => number, quietMs: number, deadlineMs: number): Promise<{ value: number; quiet: boolean }> {
-  const end = Date.now() + deadlineMs;
-  let last = read();
-  let since = Date.now();
-  while (Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 20));
-    const v = read();
-    if (v !== last) {
-      last = v;
-      since = Date.now();
-    } else if (Date.now() - since >= quietMs) return { value: v, quiet: true };
-  }
-  return { value: last, quiet: false };
-}
 
 describe('SSH gateway: an agent that stops reading', () => {
   it(`a ${BLOCKS} MiB exec output to an agent that stops reading: the remote command is throttled, memory bounded, all recorded after`, async () => {

@@ -10,7 +10,9 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { constants as zc, createDeflate, type Deflate } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { SPDY3_DICTIONARY, SPDY3_DICTIONARY_ID, SpdyTap } from '../../../src/protocols/kubernetes/spdy-tap.js';
-import type { Direction, StreamName, TapSink } from '../../../src/protocols/kubernetes/stream-channels.js';
+import type { Direction, TapSink } from '../../../src/protocols/kubernetes/stream-channels.js';
+import { Recorder, bytewise, feed, randomCuts, whole, type Cut, type Segment, type TapEvent } from './tap-support.js';
+import { prng } from '../proof/fuzz-core.js';
 
 // ---- an independent SPDY/3 encoder: spdy-transport's copy of the dictionary, Node's deflate ----
 
@@ -81,70 +83,11 @@ const windowUpdate = (id: number, delta: number): Buffer => control(9, 0, Buffer
 
 // ---- a recording sink and chunking helpers (the same as in websocket-tap.test.ts) ----
 
-type TapEvent =
-  | { t: 'data'; stream: StreamName; from: Direction; text: string }
-  | { t: 'closed'; stream: StreamName; from: Direction }
-  | { t: 'end'; from: Direction; reason: string }
-  | { t: 'violation'; message: string };
-
-/** Records events, merging adjacent data slices of one stream and direction. */
-class Recorder implements TapSink {
-  readonly events: TapEvent[] = [];
-  slices = 0;
-  maxSlice = 0;
-  data(stream: StreamName, from: Direction, bytes: Buffer): void {
-    this.slices++;
-    this.maxSlice = Math.max(this.maxSlice, bytes.length);
-    const last = this.events.at(-1);
-    const text = bytes.toString('latin1');
-    if (last?.t === 'data' && last.stream === stream && last.from === from) last.text += text;
-    else this.events.push({ t: 'data', stream, from, text });
-  }
-  closed(stream: StreamName, from: Direction): void {
-    this.events.push({ t: 'closed', stream, from });
-  }
-  end(from: Direction, reason: string): void {
-    this.events.push({ t: 'end', from, reason });
-  }
-  violation(message: string): void {
-    this.events.push({ t: 'violation', message });
-  }
-  get violations(): string[] {
-    return this.events.flatMap((e) => (e.t === 'violation' ? [e.message] : []));
-  }
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Segment = readonly [Direction, Buffer];
-type Cut = (left: number) => number;
-const whole: Cut = (left) => left;
-const bytewise: Cut = () => 1;
-const randomCuts = (seed: number): Cut => {
-  const r = prng(seed);
-  return (left) => 1 + Math.floor(r() * Math.min(left, 40));
-};
 
 function run(segments: readonly Segment[], cut: Cut, limits: ConstructorParameters<typeof SpdyTap>[1] = {}): Recorder {
   const rec = new Recorder();
   const tap = new SpdyTap(rec, limits);
-  for (const [from, bytes] of segments) {
-    let at = 0;
-    while (at < bytes.length) {
-      const n = Math.max(1, Math.min(cut(bytes.length - at), bytes.length - at));
-      tap.push(from, bytes.subarray(at, at + n));
-      at += n;
-    }
-  }
+  feed((from, chunk) => tap.push(from, chunk), segments, cut);
   return rec;
 }
 
@@ -392,7 +335,8 @@ describe('SpdyTap violations', () => {
 
   it('fuzz: mutated streams never throw and report at most one violation, last', async () => {
     const { segments } = await execConversation();
-    const r = prng(42);
+    const rng = prng(42);
+    const r = () => rng.next();
     for (let round = 0; round < 300; round++) {
       const mutated: Segment[] = segments.map(([from, b]) => {
         const m = Buffer.from(b);

@@ -9,8 +9,10 @@ import { constants as zc, deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { SPDY3_DICTIONARY } from '../../../src/protocols/kubernetes/spdy-tap.js';
-import type { Direction, StreamName, TapSink } from '../../../src/protocols/kubernetes/stream-channels.js';
+import type { Direction, TapSink } from '../../../src/protocols/kubernetes/stream-channels.js';
 import { WebSocketTap, type WebSocketTapOptions } from '../../../src/protocols/kubernetes/websocket-tap.js';
+import { Recorder, bytewise, feed, randomCuts, whole, type Cut, type Segment, type TapEvent } from './tap-support.js';
+import { prng } from '../proof/fuzz-core.js';
 
 // ---- RFC 6455 frames built here ----
 
@@ -55,71 +57,11 @@ const closeFrame = (from: Direction, code: number, reason = ''): Buffer => {
 
 // ---- a recording sink and chunking helpers (the same as in spdy-tap.test.ts) ----
 
-type TapEvent =
-  | { t: 'data'; stream: StreamName; from: Direction; text: string }
-  | { t: 'closed'; stream: StreamName; from: Direction }
-  | { t: 'end'; from: Direction; reason: string }
-  | { t: 'violation'; message: string };
-
-/** Records events, merging adjacent data slices of one stream and direction. */
-class Recorder implements TapSink {
-  readonly events: TapEvent[] = [];
-  constructor(private readonly onEvent: (e: TapEvent) => void = () => {}) {}
-  data(stream: StreamName, from: Direction, bytes: Buffer): void {
-    const last = this.events.at(-1);
-    const text = bytes.toString('latin1');
-    if (last?.t === 'data' && last.stream === stream && last.from === from) last.text += text;
-    else this.events.push({ t: 'data', stream, from, text });
-  }
-  closed(stream: StreamName, from: Direction): void {
-    this.push({ t: 'closed', stream, from });
-  }
-  end(from: Direction, reason: string): void {
-    this.push({ t: 'end', from, reason });
-  }
-  violation(message: string): void {
-    this.push({ t: 'violation', message });
-  }
-  private push(e: TapEvent): void {
-    this.events.push(e);
-    this.onEvent(e);
-  }
-  get violations(): string[] {
-    return this.events.flatMap((e) => (e.t === 'violation' ? [e.message] : []));
-  }
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Segment = readonly [Direction, Buffer];
-type Cut = (left: number) => number;
-const whole: Cut = (left) => left;
-const bytewise: Cut = () => 1;
-const randomCuts = (seed: number): Cut => {
-  const r = prng(seed);
-  return (left) => 1 + Math.floor(r() * Math.min(left, 40));
-};
 
 function run(subprotocol: string, segments: readonly Segment[], cut: Cut, options: WebSocketTapOptions = {}): Recorder {
   const rec = new Recorder();
   const tap = new WebSocketTap(subprotocol, rec, options);
-  for (const [from, bytes] of segments) {
-    let at = 0;
-    while (at < bytes.length) {
-      const n = Math.max(1, Math.min(cut(bytes.length - at), bytes.length - at));
-      tap.push(from, bytes.subarray(at, at + n));
-      at += n;
-    }
-  }
+  feed((from, chunk) => tap.push(from, chunk), segments, cut);
   return rec;
 }
 
@@ -432,7 +374,8 @@ describe('WebSocketTap violations', () => {
 
   it('fuzz: mutated streams never throw and report at most one violation, last', () => {
     const base = execSegments.filter(([, b]) => b.length < 1000);
-    const r = prng(99);
+    const rng = prng(99);
+    const r = () => rng.next();
     for (let round = 0; round < 300; round++) {
       const segments: Segment[] = base.map(([from, b]) => {
         const m = Buffer.from(b);

@@ -13,17 +13,17 @@ import { biggestAllocation, chunks, feedScript, mutate, mutateScript, prng, rand
 
 // ---- SFTP v3: a plausible session, then made hostile ----
 
-const u32 = (n: number): Buffer => {
+export const u32 = (n: number): Buffer => {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(n >>> 0, 0);
   return b;
 };
-const str = (s: string | Buffer): Buffer => {
+export const str = (s: string | Buffer): Buffer => {
   const b = Buffer.isBuffer(s) ? s : Buffer.from(s);
   return Buffer.concat([u32(b.length), b]);
 };
 /** uint32 length | byte type | fields */
-const packet = (type: number, ...fields: Buffer[]): Buffer => {
+export const packet = (type: number, ...fields: Buffer[]): Buffer => {
   const body = Buffer.concat([Buffer.from([type]), ...fields]);
   return Buffer.concat([u32(body.length), body]);
 };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_HELD_PATH_BYTES, SftpProtocolError, SftpTracker } from '../../../src/protocols/ssh/sftp-tracker.js';
+import { packet, str, u32 } from './fuzz-ssh.js';
 
 /**
  * What the SFTP tracker holds, measured (issue 8, "memory bounded"). The tracker holds one packet
@@ -7,20 +8,6 @@ import { MAX_HELD_PATH_BYTES, SftpProtocolError, SftpTracker } from '../../../sr
  * together by MAX_HELD_PATH_BYTES. And the byte counts of a close that waits for READ replies when
  * the server's next bytes are malformed (a gap, still open).
  */
-
-const u32 = (n: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0, 0);
-  return b;
-};
-const str = (s: string | Buffer): Buffer => {
-  const b = Buffer.isBuffer(s) ? s : Buffer.from(s);
-  return Buffer.concat([u32(b.length), b]);
-};
-const packet = (type: number, ...fields: Buffer[]): Buffer => {
-  const body = Buffer.concat([Buffer.from([type]), ...fields]);
-  return Buffer.concat([u32(body.length), body]);
-};
 
 describe('SFTP tracker: what it holds', () => {
   it('unanswered OPENs keep their paths only up to MAX_HELD_PATH_BYTES: past it the client is refused (the channel closes)', () => {
