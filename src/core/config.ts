@@ -138,6 +138,11 @@ const postgresConnection = z
     groups: z.array(z.string().min(1)).min(1, 'map at least one group, or nobody can use this connection'),
     tls: upstreamTls.default({ mode: 'prefer' }),
     connectTimeout: duration.default(10_000),
+    /**
+     * a statement still running after this long is cancelled by the gateway (0: never); unlike the
+     * server's statement_timeout the agent cannot SET it away, and it holds for a server that stops answering
+     */
+    statementTimeout: duration.default(0),
   })
   .refine((c) => !(c.password !== undefined && c.passwordFile !== undefined), {
     message: 'give either password or passwordFile, not both',

@@ -57,6 +57,8 @@ export interface EnvOptions {
   signing?: boolean;
   /** keep the ledger in PostgreSQL (a database in the test cluster) instead of SQLite */
   postgresLedger?: boolean;
+  /** extra keys of the `orders` connection (statementTimeout, ...) */
+  connection?: Record<string, unknown>;
 }
 
 export async function startEnv(opts: EnvOptions = {}): Promise<GatewayEnv> {
@@ -87,7 +89,7 @@ export async function startEnv(opts: EnvOptions = {}): Promise<GatewayEnv> {
       connections: [
         {
           name: 'orders', type: 'postgres', host: '127.0.0.1', port: cluster.port, database: 'orders', user: 'orders_app',
-          password: '${TEST_ORDERS_PASSWORD}', groups: ['dba', 'ci-agents'], tls: { mode: 'disable' },
+          password: '${TEST_ORDERS_PASSWORD}', groups: ['dba', 'ci-agents'], tls: { mode: 'disable' }, ...opts.connection,
         },
       ],
       log: { level: 'debug' },

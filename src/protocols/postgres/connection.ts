@@ -208,6 +208,7 @@ async function login(req: StartupRequest, deps: PgGatewayDeps, log: Logger, hand
     id: sessionId, client: socket, upstream, relay, ledger: deps.ledger, log: log.child({ session: sessionId }),
     target, key, registry: deps.registry, startedMono: started,
     principal, connection: admission.connection.name, approvals: deps.approvals, stalledClientTimeout: cfg.limits.stalledClientTimeout,
+    statementTimeout: admission.connection.statementTimeout,
   });
   session.start(clientLeftover);
 }

@@ -48,6 +48,8 @@ export interface PgSessionOptions {
   approvals: ApprovalBroker | null;
   /** ms a client may leave results waiting without taking any before it is cut (0: never) */
   stalledClientTimeout?: number;
+  /** ms a statement may run before the gateway cancels it on the server (0: never) */
+  statementTimeout?: number;
 }
 
 /** Live sessions: for CancelRequest routing (by the gateway's own key) and for draining on shutdown. */
@@ -117,6 +119,8 @@ export class PgSession {
     client.on('close', () => void (this.stalled
       ? this.end('error', `GH_ERR_CLIENT_STALLED: the client took none of the result for ${this.o.stalledClientTimeout} ms (limits.stalledClientTimeout)`)
       : this.end('ok', this.terminated ? 'client terminated the session' : 'client disconnected')));
+    const maxRun = this.o.statementTimeout ?? 0;
+    if (maxRun > 0) this.watchStatements(maxRun);
     // a client that stops reading holds the server back (it waits on ClientWrite): past the limit
     // the session ends, the running statement is cancelled on the server, and why is recorded
     const limit = this.o.stalledClientTimeout ?? 0;
@@ -231,6 +235,47 @@ export class PgSession {
       return;
     }
     if (this.draining && this.idleNow()) void this.shutdown();
+  }
+
+  /**
+   * The connection's statementTimeout: a statement running longer is cancelled on the server, the
+   * cancel recorded first (the client then gets the server's own 57014). Checked a few times per
+   * limit, per statement (a pipeline of several counts each from its own start).
+   */
+  private watchStatements(ms: number): void {
+    let seq: number | null = null;
+    let since = 0;
+    let cancelled: number | null = null;
+    const timer = setInterval(() => {
+      if (this.ended) {
+        clearInterval(timer);
+        return;
+      }
+      const running = this.holding ? null : this.o.relay.runningCommandSeq();
+      if (running !== seq) {
+        seq = running;
+        since = monoUs();
+        return;
+      }
+      if (running === null || cancelled === running || monoUs() - since < ms * 1000) return;
+      cancelled = running;
+      void this.timeOut(running, ms);
+    }, Math.max(20, Math.min(1_000, Math.floor(ms / 4))));
+    timer.unref();
+  }
+
+  private async timeOut(statementSeq: number, ms: number): Promise<void> {
+    const reason = `statement timeout: ran longer than ${ms} ms (the connection's statementTimeout)`;
+    try {
+      await this.o.ledger.append([{ sessionId: this.id, time: nowUs(), event: { type: 'pg.cancel', statementSeq, reason } }]);
+    } catch (e) {
+      this.o.log.error({ err: (e as Error).message }, 'the statement timeout cannot be recorded; ending the session');
+      await this.fail(new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', 'the audit ledger cannot record the cancel of a statement that ran too long; the session ends'));
+      return;
+    }
+    this.o.log.info({ statementSeq, ms }, 'statement timeout: cancelling it on the server');
+    await cancelUpstream(this.o.target, this.o.upstream.processId, this.o.upstream.secretKey)
+      .catch((e: unknown) => this.o.log.warn({ err: (e as Error).message }, 'cancelling a statement that ran too long failed'));
   }
 
   /**
