@@ -146,11 +146,15 @@ export async function forward(
     const detail = `${code ? `${code}: ` : ''}${(e as Error).message}`;
     res.destroy();
     response.body.destroy();
+    // an upstream failure (undici's body timeout, a reset) destroys the agent's response too, whose
+    // close then looks like the agent leaving: the error's origin decides
+    const upstreamFault = code.startsWith('UND_ERR');
+    const agentLeft = clientGone && !upstreamFault;
     const why = stalled
       ? `the agent took none of the response for ${stalledClientTimeout} ms (limits.stalledClientTimeout); it was cut`
-      : clientGone ? 'the agent left while the response was streamed' : 'the response body was cut off';
+      : agentLeft ? 'the agent left while the response was streamed' : 'the response body was cut off';
     return {
-      status: clientGone || stalled ? 'interrupted' : 'error', statusCode: response.statusCode, responseHeaders, requestTap, responseTap, gatewayStatus: null,
+      status: agentLeft || stalled ? 'interrupted' : 'error', statusCode: response.statusCode, responseHeaders, requestTap, responseTap, gatewayStatus: null,
       error: new GatehouseError('GH_ERR_UPSTREAM_UNAVAILABLE', why, { detail }),
     };
   } finally {
