@@ -1,3 +1,5 @@
+import { describeKube } from './kube-text.js';
+
 /**
  * The audit event union: everything the ledger records. Each event has a literal `type` so
  * TypeScript narrows it; payloads hold only JSON values (strings, integers, booleans, null,
@@ -499,9 +501,7 @@ export function commandText(e: AuditEvent): string | null {
     case 'http.request': {
       if (e.kubernetes) {
         const k = e.kubernetes;
-        const what = k.resourceRequest
-          ? `${k.verb} ${k.apiGroup ? `${k.resource}.${k.apiGroup}` : k.resource}${k.subresource ? `/${k.subresource}` : ''}${k.name ? ` ${k.name}` : ''}${k.namespace && k.resource !== 'namespaces' ? ` -n ${k.namespace}` : ''}`
-          : `${k.verb} ${e.path}`;
+        const what = describeKube(k, e.path);
         const cmd = k.subresource === 'exec' ? e.query['command'] : undefined;
         return `${what}${cmd === undefined ? '' : ` -- ${[cmd].flat().join(' ')}`} (${e.method} ${e.path})`;
       }

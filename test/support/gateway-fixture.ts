@@ -13,7 +13,7 @@ import { seedOrdersDemo } from '../../src/dev/demo-seed.js';
 import { startPgCluster, type PgCluster } from '../../src/dev/pg-cluster.js';
 import { startGateway, type Gateway } from '../../src/server.js';
 import { generateSigningKeys } from '../../src/ledger/checkpoint.js';
-import type { LedgerStore, SessionSummary } from '../../src/ledger/ledger.js';
+import type { LedgerRecord, LedgerStore, SessionSummary } from '../../src/ledger/ledger.js';
 
 /**
  * A whole Gatehouse test environment of real parts: a throwaway PostgreSQL cluster (SCRAM auth,
@@ -205,4 +205,9 @@ export async function startConfiguredGateway(dir: string, raw: Record<string, un
   const gateway = await startGateway(loaded, log);
   cleanups.push(() => gateway.close(2_000));
   return { gateway, loaded, configFile, logText };
+}
+
+/** The records of a subject's latest session on a connection, once it has ended. */
+export async function endedSessionRecords(ledger: LedgerStore, subject: string, connection?: string): Promise<LedgerRecord[]> {
+  return ledger.sessionRecords((await latestEndedSession(ledger, subject, connection)).id);
 }

@@ -11,7 +11,7 @@ import { startDevIssuer, type DevIssuer } from '../../src/identity/dev-issuer.js
 import type { LedgerRecord } from '../../src/ledger/ledger.js';
 import type { AuditEvent } from '../../src/core/events.js';
 import type { Gateway } from '../../src/server.js';
-import { AUDIENCE, CLIENTS, latestEndedSession, runProgram, type RunResult, startConfiguredGateway, allRecordsOf } from './gateway-fixture.js';
+import { AUDIENCE, CLIENTS, runProgram, type RunResult, startConfiguredGateway, allRecordsOf, endedSessionRecords } from './gateway-fixture.js';
 
 /**
  * The HTTP test environment: real Node HTTP and HTTPS servers as upstreams (self-signed CA for the
@@ -184,7 +184,7 @@ export async function startHttpEnv(opts: { connections?: Array<Record<string, un
         if (!existsSync('/usr/bin/curl')) throw new Error('curl is missing: apt-get install -y curl');
         return runProgram('/usr/bin/curl', ['--silent', '--show-error', ...args]);
       },
-      sessionRecords: async (subject, connection) => gateway.ledger.sessionRecords((await latestEndedSession(gateway.ledger, subject, connection)).id),
+      sessionRecords: (subject, connection) => endedSessionRecords(gateway.ledger, subject, connection),
       allRecords: () => allRecordsOf(gateway.ledger),
       dispose,
       [Symbol.asyncDispose]: dispose,

@@ -8,7 +8,7 @@ import type { AuditEvent } from '../../src/core/events.js';
 import { startDevIssuer, type DevIssuer } from '../../src/identity/dev-issuer.js';
 import type { LedgerRecord } from '../../src/ledger/ledger.js';
 import type { Gateway } from '../../src/server.js';
-import { AUDIENCE, CLIENTS, latestEndedSession, runProgram, type RunResult, startConfiguredGateway, allRecordsOf } from './gateway-fixture.js';
+import { AUDIENCE, CLIENTS, runProgram, type RunResult, startConfiguredGateway, allRecordsOf, endedSessionRecords } from './gateway-fixture.js';
 import { startKubeApiServer, type KubeApiServer, type KubeApiServerOptions } from './kube-apiserver.js';
 import { kubectlBinary, spawnProcess, type KubectlProcess } from './kubectl.js';
 
@@ -123,7 +123,7 @@ export async function startKubeEnv(opts: { api?: KubeApiServerOptions; config?: 
       spawnKubectl: (kubeconfig, token, args, extra) => spawnProcess(kubectl, ['--request-timeout=0', ...args], kubectlEnv(kubeconfig, token, extra)),
       kubectl: (kubeconfig, token, args, o = {}) =>
         runProgram(kubectl, ['--request-timeout=30s', ...args], { env: kubectlEnv(kubeconfig, token, o.env), ...(o.input !== undefined ? { input: o.input } : {}) }),
-      sessionRecords: async (subject, connection) => gateway.ledger.sessionRecords((await latestEndedSession(gateway.ledger, subject, connection)).id),
+      sessionRecords: (subject, connection) => endedSessionRecords(gateway.ledger, subject, connection),
       allRecords: () => allRecordsOf(gateway.ledger),
       dispose,
       [Symbol.asyncDispose]: dispose,

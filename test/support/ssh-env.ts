@@ -5,7 +5,7 @@ import type { LoadedConfig } from '../../src/core/config.js';
 import { startDevIssuer, type DevIssuer } from '../../src/identity/dev-issuer.js';
 import type { LedgerRecord } from '../../src/ledger/ledger.js';
 import type { Gateway } from '../../src/server.js';
-import { AUDIENCE, CLIENTS, latestEndedSession, runProgram, type RunResult, startConfiguredGateway } from './gateway-fixture.js';
+import { AUDIENCE, CLIENTS, runProgram, type RunResult, startConfiguredGateway, endedSessionRecords } from './gateway-fixture.js';
 import { keygen, startSshd, type Sshd } from './sshd.js';
 
 /**
@@ -83,7 +83,7 @@ export async function startSshEnv(opts: { config?: Record<string, unknown> } = {
       sshEnv,
       ssh: (token, user, command, o = {}) =>
         runProgram('/usr/bin/ssh', [...sshArgs(user, o.extra), command], { env: sshEnv(token), ...(o.input !== undefined ? { input: o.input } : {}) }),
-      sessionRecords: async (subject, connection) => gateway.ledger.sessionRecords((await latestEndedSession(gateway.ledger, subject, connection)).id),
+      sessionRecords: (subject, connection) => endedSessionRecords(gateway.ledger, subject, connection),
       dispose,
       [Symbol.asyncDispose]: dispose,
     };

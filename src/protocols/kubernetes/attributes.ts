@@ -1,3 +1,5 @@
+import { describeKube as describeRecorded, resourceName } from '../../core/kube-text.js';
+
 /**
  * Kubernetes request attributes from an HTTP request, as the API server's own RequestInfoFactory
  * derives them (k8s.io/apiserver/pkg/endpoints/request/requestinfo.go): the verb (get, list,
@@ -90,14 +92,9 @@ export function kubeAttributes(method: string, path: string, search: string): Ku
   return { resourceRequest: true, verb, apiGroup, apiVersion, resource, subresource, namespace, name, path };
 }
 
-/** `pods`, `pods/exec`, `deployments.apps`, `deployments.apps/scale` — how rules and records name a resource. */
-export function resourceName(a: Pick<KubeAttributes, 'apiGroup' | 'resource' | 'subresource'>): string {
-  const r = a.apiGroup ? `${a.resource}.${a.apiGroup}` : a.resource;
-  return a.subresource ? `${r}/${a.subresource}` : r;
-}
-
 /** One line in Kubernetes terms: `delete pods web-1 -n prod`, `list secrets`, `get /version`. */
 export function describeKube(a: KubeAttributes): string {
-  if (!a.resourceRequest) return `${a.verb} ${a.path}`;
-  return `${a.verb} ${resourceName(a)}${a.name ? ` ${a.name}` : ''}${a.namespace && a.resource !== 'namespaces' ? ` -n ${a.namespace}` : ''}`;
+  return describeRecorded(a, a.path);
 }
+
+export { resourceName };

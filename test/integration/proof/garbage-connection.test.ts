@@ -1,10 +1,10 @@
-import { connect } from 'node:net';
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serialize } from 'pg-protocol';
 import { readStatementLog } from '../../../src/dev/statement-log.js';
 import { psql, startEnv, type GatewayEnv } from '../../support/gateway-fixture.js';
 import { prng } from '../../unit/proof/fuzz-core.js';
+import { sendGarbage } from './garbage.js';
 
 /**
  * After garbage on its port (random bytes, a startup packet followed by noise, absurd lengths) the
@@ -19,24 +19,6 @@ beforeAll(async () => {
 });
 afterAll(async () => env?.dispose());
 
-/** Writes the bytes, half-closes, and resolves when the gateway has closed the connection (or 10 s passed). */
-function sendGarbage(port: number, bytes: Buffer): Promise<{ closed: boolean; reply: Buffer }> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    const got: Buffer[] = [];
-    const timer = setTimeout(() => {
-      s.destroy();
-      resolve({ closed: false, reply: Buffer.concat(got) });
-    }, 10_000);
-    s.on('data', (d: Buffer) => got.push(d));
-    s.on('error', () => undefined);
-    s.on('close', () => {
-      clearTimeout(timer);
-      resolve({ closed: true, reply: Buffer.concat(got) });
-    });
-    s.on('connect', () => s.end(bytes));
-  });
-}
 
 function garbage(seed: number): Buffer {
   const r = prng(seed);
@@ -64,7 +46,7 @@ function garbage(seed: number): Buffer {
 
 describe(`garbage on the PostgreSQL port (FUZZ_SEED=${SEED})`, () => {
   it('the gateway closes each garbage connection and keeps serving real clients', async () => {
-    const results = await Promise.all(Array.from({ length: 24 }, (_, i) => sendGarbage(env.port, garbage(SEED + i))));
+    const results = await Promise.all(Array.from({ length: 24 }, (_, i) => sendGarbage(env.port, garbage(SEED + i), 10_000)));
     expect(results.every((r) => r.closed), `seed ${SEED}`).toBe(true);
     const r = await psql(env, await env.token('ci-agent'), ['-At', '-c', "SELECT 'still-serving-' || 41 + 1"]);
     expect(r.code, r.stderr).toBe(0);

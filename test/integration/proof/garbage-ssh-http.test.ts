@@ -1,11 +1,11 @@
 import { randomInt } from 'node:crypto';
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../../src/core/events.js';
 import type { LedgerStore } from '../../../src/ledger/ledger.js';
 import { startHttpEnv, type HttpEnv } from '../../support/http-env.js';
 import { startSshEnv, type SshEnv } from '../../support/ssh-env.js';
 import { mutate, prng, type Rng } from '../../unit/proof/fuzz-core.js';
+import { sendGarbage } from './garbage.js';
 
 /**
  * Random and mutated bytes against the real SSH and HTTP listeners (the live variant of
@@ -17,24 +17,6 @@ import { mutate, prng, type Rng } from '../../unit/proof/fuzz-core.js';
 const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : randomInt(2 ** 31);
 const CONNECTIONS = 24;
 
-/** Writes the bytes, half-closes, and resolves when the gateway has closed the connection (or 15 s passed). */
-function sendGarbage(port: number, bytes: Buffer): Promise<{ closed: boolean; reply: Buffer }> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    const got: Buffer[] = [];
-    const timer = setTimeout(() => {
-      s.destroy();
-      resolve({ closed: false, reply: Buffer.concat(got) });
-    }, 15_000);
-    s.on('data', (d: Buffer) => got.push(d));
-    s.on('error', () => undefined);
-    s.on('close', () => {
-      clearTimeout(timer);
-      resolve({ closed: true, reply: Buffer.concat(got) });
-    });
-    s.on('connect', () => s.end(bytes));
-  });
-}
 
 const noise = (r: Rng, n: number): Buffer => {
   const b = Buffer.alloc(n);
@@ -112,7 +94,7 @@ describe(`garbage on the SSH port (FUZZ_SEED=${SEED})`, () => {
 
   it('closes each garbage connection, serves ssh exec during and after, records only what the client ran', async () => {
     const token = await env.token('ci-agent');
-    const garbage = Promise.all(Array.from({ length: CONNECTIONS }, (_, i) => sendGarbage(env.port, sshGarbage(prng(SEED + i)))));
+    const garbage = Promise.all(Array.from({ length: CONNECTIONS }, (_, i) => sendGarbage(env.port, sshGarbage(prng(SEED + i)), 15_000)));
     const during = await env.ssh(token, 'web-1', 'echo during-garbage');
     const results = await garbage;
     const after = await env.ssh(token, 'web-1', 'echo after-garbage');
@@ -144,7 +126,7 @@ describe(`garbage on the HTTP port (FUZZ_SEED=${SEED})`, () => {
 
   it('closes each garbage connection, serves curl during and after, records only what the client asked', async () => {
     const token = await env.token('ci-agent');
-    const garbage = Promise.all(Array.from({ length: CONNECTIONS }, (_, i) => sendGarbage(env.port, httpGarbage(prng(SEED + i)))));
+    const garbage = Promise.all(Array.from({ length: CONNECTIONS }, (_, i) => sendGarbage(env.port, httpGarbage(prng(SEED + i)), 15_000)));
     const during = await env.curl(['-H', `Authorization: Bearer ${token}`, `${env.url}/c/api/during-garbage`]);
     const results = await garbage;
     const after = await env.curl(['-H', `Authorization: Bearer ${token}`, `${env.url}/c/api/after-garbage`]);
