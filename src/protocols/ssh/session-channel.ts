@@ -6,7 +6,7 @@ import { bridge, isClosed, pump, writeTo } from './bridge.js';
 import { CastWriter } from './asciicast.js';
 import { BLOCKED_EXIT, exitStatus, gateExec, gateTyped, recordExit } from './commands.js';
 import { gatewayMessage, type PtyRequest, type SshSessionContext } from './context.js';
-import { SftpProtocolError, SftpTracker, type SftpOp } from './sftp-tracker.js';
+import { SftpTracker, type SftpOp } from './sftp-tracker.js';
 import { TypedCommands } from './typed-commands.js';
 
 /**
@@ -260,30 +260,47 @@ export function handleSession(src: SessionSource, session: Session, channel: num
       ctx.counters.commands += ops.filter((o) => o.op !== 'close').length;
       await ctx.record(ops.map((o) => ({ type: 'ssh.sftp', channel, ...o })));
     };
-    const broken = (e: unknown) => {
-      // fail closed: an SFTP stream the gateway cannot follow is not passed on
+    let broke = false;
+    const broken = async (e: unknown) => {
+      if (broke) return;
+      broke = true;
+      // fail closed: an SFTP stream the gateway cannot follow is not passed on (nor is the chunk
+      // it broke in, nor anything after it, from either side)
       ctx.log.warn({ err: (e as Error).message }, 'sftp stream cannot be followed; closing the channel');
       ctx.counters.errors++;
+      // before the channel closes: the ops of the packets ahead of the bad one in that chunk (a
+      // close that waited for its last READ reply) and the closes of the handles still open
+      try {
+        await record(tracker.end());
+      } catch (err) {
+        ctx.log.warn({ err: (err as Error).message }, 'recording the last sftp closes failed');
+      }
       agent.close();
       target.close();
     };
     const toTarget = pump(agent, async (chunk) => {
+      if (broke) return;
       try {
         await record(tracker.fromClient(chunk));
       } catch (e) {
-        return broken(e instanceof SftpProtocolError ? e : e);
+        return broken(e);
       }
+      // the other side may have broken the stream while this chunk's ops were being recorded
+      if (broke) return;
       await writeTo(target, chunk);
     }).then(() => target.end());
     let exitCode: number | null = null;
     target.on('exit', (code: number | null) => (exitCode = code));
     const targetClosed = new Promise<void>((resolve) => target.once('close', () => resolve()));
     const toAgent = pump(target, async (chunk) => {
+      if (broke) return;
       try {
         await record(tracker.fromServer(chunk));
       } catch (e) {
         return broken(e);
       }
+      // the other side may have broken the stream while this chunk's ops were being recorded
+      if (broke) return;
       await writeTo(agent, chunk);
     });
     agent.once('close', () => target.close());

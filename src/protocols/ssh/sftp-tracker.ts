@@ -38,6 +38,12 @@
  * could be a guessed handle whose bytes we could not attribute); with none in flight the server
  * refuses it too, so it is ignored. Paths are decoded as UTF-8 (invalid bytes -> U+FFFD).
  * After an SftpProtocolError every further call throws it again; the gateway closes the channel.
+ * The call that throws has returned nothing, but the ops of the packets before the bad one (say a
+ * close that waited for the READ reply in the same chunk, with its byte counts) are kept: end()
+ * returns them first, then the closes of the handles still open. So no op is lost to an error, and
+ * what is recorded does not depend on where the chunks were cut. The gateway drops a chunk holding
+ * a violation, so what is recorded after an error can include ops and DATA/WRITE bytes of that
+ * chunk that were never passed on: the record may say more than passed, never less.
  */
 import type { SshSftpEvent } from '../../core/events.js';
 
@@ -337,11 +343,16 @@ export class SftpTracker {
     return this.feed(this.server, chunk);
   }
 
-  /** At channel end (also after an error): closes for the handles still open, so no byte count is lost. */
+  /**
+   * At channel end (also after an error): the ops a throwing call made before the violation, then
+   * closes for the handles still open, so no byte count is lost.
+   */
   end(): SftpOp[] {
     if (this.ended) return [];
     this.ended = true;
-    const out = [...this.closing].map(closeOp);
+    const out = this.out;
+    this.out = [];
+    for (const f of this.closing) out.push(closeOp(f));
     for (const h of this.handles.values()) if (h.kind === 'file') out.push(closeOp(h));
     this.closing.clear();
     this.handles.clear();
@@ -368,7 +379,7 @@ export class SftpTracker {
     try {
       stream.push(chunk);
     } catch (err) {
-      this.out = [];
+      // this.out is kept: the ops of the packets before the bad one are end()'s to return
       if (err instanceof SftpProtocolError) this.failed = err;
       throw err;
     }

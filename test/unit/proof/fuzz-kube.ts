@@ -227,7 +227,6 @@ export function fuzzWebSocketCase(seed: number): { events: number; violation: bo
     () => false,
     fail,
     (p) => p.sink.take(true),
-    false,
     compareTapLogs,
   );
   if (parser.sink.violations > 1) fail(`${parser.sink.violations} violations`);
@@ -354,7 +353,6 @@ export function fuzzSpdyCase(seed: number): { events: number; violation: boolean
     () => false,
     fail,
     (p) => p.sink.take(true),
-    false,
     compareTapLogs,
   );
   if (parser.sink.violations > 1) fail(`${parser.sink.violations} violations`);

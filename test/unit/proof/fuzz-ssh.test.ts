@@ -36,6 +36,27 @@ describe(`fuzzing the SSH parsers (FUZZ_SEED=${BASE})`, () => {
     expect(ops).toBeGreaterThan(5_000);
   });
 
+  it('the SFTP checks bite: a tracker that drops the ops of a call that throws (issue 8) is caught', () => {
+    type Feed = (c: Buffer) => unknown;
+    const proto = SftpTracker.prototype as unknown as { fromClient: Feed; fromServer: Feed };
+    const orig = { fromClient: proto.fromClient, fromServer: proto.fromServer };
+    for (const k of ['fromClient', 'fromServer'] as const) {
+      proto[k] = function (this: { out: unknown[] }, c: Buffer) {
+        try {
+          return orig[k].call(this, c);
+        } catch (e) {
+          this.out = []; // the bug: what the call made before the bad packet goes with the error
+          throw e;
+        }
+      };
+    }
+    try {
+      expect(() => runCases('sftp', BASE, 2_000, fuzzSftpCase)).toThrow(/the chunking changed what was reported/);
+    } finally {
+      Object.assign(proto, orig);
+    }
+  });
+
   it('the SFTP checks bite: a tracker that lets a packet over maxPacketBytes through is caught', () => {
     const proto = SftpTracker.prototype as unknown as { fromClient: (c: Buffer) => unknown };
     const orig = proto.fromClient;

@@ -6,7 +6,7 @@ import { packet, str, u32 } from './fuzz-ssh.js';
  * What the SFTP tracker holds, measured (issue 8, "memory bounded"). The tracker holds one packet
  * per direction, and what pending requests and open handles need later: their paths, bounded
  * together by MAX_HELD_PATH_BYTES. And the byte counts of a close that waits for READ replies when
- * the server's next bytes are malformed (a gap, still open).
+ * the server's next bytes are malformed: kept for end() (issue 8: they were dropped with the call that threw).
  */
 
 describe('SFTP tracker: what it holds', () => {
@@ -55,21 +55,33 @@ describe('SFTP tracker: what it holds', () => {
     }
   });
 
-  it('GAP (today): a close waiting for READ replies, then a DATA reply and a malformed packet in one chunk: the close and its bytes are lost', () => {
+  it('a close waiting for READ replies, then the last DATA reply and a malformed packet in one chunk: the call throws, end() returns the close with all 1500 bytes', () => {
     const t = new SftpTracker();
     t.fromClient(packet(1, u32(3)));
     t.fromServer(packet(2, u32(3)));
     expect(t.fromClient(packet(3, u32(1), str('/srv/report.csv'), u32(1), u32(0)))).toEqual([{ op: 'open', path: '/srv/report.csv', flags: ['read'] }]);
     t.fromServer(packet(102, u32(1), str('h1')));
+    // a second file still open when the stream breaks: end() closes it too, after the waiting close
+    t.fromClient(packet(3, u32(5), str('/srv/other.csv'), u32(2), u32(0)));
+    t.fromServer(packet(102, u32(5), str('h2')));
+    t.fromClient(packet(6, u32(6), str('h2'), Buffer.alloc(8), str(Buffer.alloc(70, 0x63))));
     t.fromClient(packet(5, u32(2), str('h1'), Buffer.alloc(8), u32(4096)));
     t.fromClient(packet(5, u32(3), str('h1'), Buffer.alloc(8), u32(4096)));
     // a first DATA reply passes (and is forwarded to the agent)
     expect(t.fromServer(packet(103, u32(2), str(Buffer.alloc(1000, 0x61))))).toEqual([]);
     // the client closes while one READ is still due: the close waits for it
     expect(t.fromClient(packet(4, u32(4), str('h1')))).toEqual([]);
-    // the last DATA reply and a malformed packet in one chunk: the call throws, its ops are dropped
-    expect(() => t.fromServer(Buffer.concat([packet(103, u32(3), str(Buffer.alloc(500, 0x62))), Buffer.from([0, 0, 0, 0, 1])]))).toThrow(SftpProtocolError);
-    // today: end() has nothing left for it either, so no close record holds the 1000 bytes already passed
+    // the last DATA reply and a malformed packet (length 0) in one chunk: the call throws (the gateway drops the chunk)
+    const chunk = Buffer.concat([packet(103, u32(3), str(Buffer.alloc(500, 0x62))), Buffer.from([0, 0, 0, 0, 1])]);
+    expect(() => t.fromServer(chunk)).toThrow(SftpProtocolError);
+    // every further call throws the same error, and does not take the kept close with it
+    expect(() => t.fromClient(packet(4, u32(7), str('h2')))).toThrow(/length 0/);
+    // was: [] (the close and its 1500 bytes lost). The 500 are counted though the gateway dropped
+    // that chunk: the record may say more than passed, never less.
+    expect(t.end()).toEqual([
+      { op: 'close', path: '/srv/report.csv', bytesRead: 1500, bytesWritten: 0 },
+      { op: 'close', path: '/srv/other.csv', bytesRead: 0, bytesWritten: 70 },
+    ]);
     expect(t.end()).toEqual([]);
   });
 });
