@@ -136,7 +136,7 @@ await initClassifier();
       const tally = newTally();
       const fn = (i, b, s, e) => masker.maskField(plan, i, b, s, e, tally);
       let k = 0;
-      add('masking', `${dname} row (${Math.round(bytes)} B): ${rname}`, () => rewriteDataRow(rows[k++ % rows.length], fn, undefined, plan.masked), { unit: 'row', count: 1, bytes });
+      add('masking', `${dname} row (${Math.round(bytes)} B): ${rname}`, () => rewriteDataRow(rows[k++ % rows.length], fn, plan.masked), { unit: 'row', count: 1, bytes });
     }
   }
   const all = Object.values(BUILTIN_DETECTORS);

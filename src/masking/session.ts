@@ -73,6 +73,12 @@ export interface RowPlan {
   column(i: number): ResultColumn;
   /** the values anything applies to (by index; undefined: every value); the others need no call */
   readonly masked?: readonly boolean[];
+  /**
+   * Adds what maskValue() counted (values masked per column index) to a tally: the columns'
+   * counts and the rules that fired. Counting by index on the row path spares a map update and a
+   * set insert per masked value.
+   */
+  settle(counts: number[], tally: MaskTally): void;
 }
 
 /** A same-length rewrite of a value's bytes where they were copied (no allocation). */
@@ -89,6 +95,14 @@ export const newTally = (): MaskTally => ({ rules: new Set(), columns: new Map()
 /** Types whose text and binary forms are the same string: their content can be changed in place. */
 const TEXT_TYPES = new Set([25, 1043, 1042, 19, 18, 114, 142, 705]);
 const JSONB = 3802;
+
+/**
+ * Types whose values, text or binary, no built-in detector can match: bool prints t/f; int2, int4
+ * and oid print an optional '-' and at most 10 digits, where every detector needs more (a card 13
+ * digits), a separator inside the digits (SSN, phone, IPv4), '+', '(', '@', ':' or letters. Not
+ * int8 or numeric: a card number fits in them.
+ */
+const NO_DETECTOR_TYPES = new Set([16, 21, 23, 26]);
 
 export interface MaskingSetup {
   config: MaskingConfig;
@@ -206,7 +220,22 @@ export class SessionMasker {
     const action: ColumnAction = this.columnRules.length > 0
       ? { kind: 'whole', rule: '(undescribed columns)', strategy: 'null', label: '?', ...flags }
       : { kind: 'scan', ...flags };
-    return { action: () => action, column: () => UNKNOWN_COLUMN };
+    return { action: () => action, column: () => UNKNOWN_COLUMN, settle: (counts, tally) => this.settle(counts, tally, () => action, () => UNKNOWN_COLUMN) };
+  }
+
+  /** See RowPlan.settle(); the counts are reset. */
+  private settle(counts: number[], tally: MaskTally, action: (i: number) => ColumnAction | null, column: (i: number) => ResultColumn): void {
+    for (let i = 0; i < counts.length; i++) {
+      const n = counts[i];
+      if (!n) continue;
+      counts[i] = 0;
+      const a = action(i);
+      // a scan's rule: the one redacting group's (redactAscii() adds none); several groups add theirs in scanText()
+      const rule = a?.kind === 'whole' ? a.rule : this.redactOnly?.rule;
+      if (rule !== undefined) tally.rules.add(rule);
+      const name = column(i).name;
+      tally.columns.set(name, (tally.columns.get(name) ?? 0) + n);
+    }
   }
 
   /** What to do with each column of a result; null when nothing in it is masked. Cached per shape. */
@@ -223,13 +252,17 @@ export class SessionMasker {
         return { kind: 'whole', rule: rule.rule, strategy: rule.strategy, label: origin?.column ?? c.name, ...typeFlags(c) };
       }
       if (this.groups.length > 0) {
+        // no built-in detector can match what these types print (see NO_DETECTOR_TYPES); a custom one might
+        if (!this.always && NO_DETECTOR_TYPES.has(c.typeOid)) return null;
         any = true;
         return { kind: 'scan', ...typeFlags(c) };
       }
       return null;
     });
     const masked = actions.map((a) => a !== null);
-    const plan: RowPlan | null = any ? { action: (i) => actions[i] ?? null, column: (i) => columns[i] ?? UNKNOWN_COLUMN, masked } : null;
+    const action = (i: number): ColumnAction | null => actions[i] ?? null;
+    const column = (i: number): ResultColumn => columns[i] ?? UNKNOWN_COLUMN;
+    const plan: RowPlan | null = any ? { action, column, masked, settle: (counts, tally) => this.settle(counts, tally, action, column) } : null;
     if (this.plans.size > 1000) this.plans.clear();
     this.plans.set(shape, plan);
     return plan;
@@ -241,11 +274,24 @@ export class SessionMasker {
    * content, other types become NULL.
    */
   maskField(plan: RowPlan, i: number, body: Buffer, start: number, end: number, tally: MaskTally): Buffer | null | undefined | InPlaceMask {
+    const counts: number[] = [];
+    const masked = this.maskValue(plan, i, body, start, end, tally, counts);
+    plan.settle(counts, tally);
+    return masked;
+  }
+
+  /**
+   * maskField() for the row path: what was masked is counted in counts[i], and reaches the tally
+   * when the result ends (plan.settle()).
+   */
+  maskValue(plan: RowPlan, i: number, body: Buffer, start: number, end: number, tally: MaskTally, counts: number[]): Buffer | null | undefined | InPlaceMask {
     const action = plan.action(i);
     if (!action) return undefined;
-    const col = plan.column(i);
-    const masked = this.maskOne(action, col, body, start, end, tally);
-    if (masked !== undefined) tally.columns.set(col.name, (tally.columns.get(col.name) ?? 0) + 1);
+    const masked = this.maskOne(action, plan.column(i), body, start, end, tally);
+    if (masked !== undefined) {
+      while (counts.length <= i) counts.push(0);
+      counts[i]!++;
+    }
     return masked;
   }
 
@@ -253,7 +299,6 @@ export class SessionMasker {
   private maskOne(action: ColumnAction, col: ResultColumn, v: Buffer, start: number, end: number, tally: MaskTally): Buffer | null | undefined | InPlaceMask {
     const { textual, replaceable, binaryJsonb } = action;
     if (action.kind === 'whole') {
-      tally.rules.add(action.rule);
       if (action.strategy === 'null' || !replaceable) return null;
       if (action.strategy === 'redact') return REDACTED;
       if (action.strategy === 'partial' && isAscii(v, start, end)) return end - start <= 4 ? REDACTED : starAllButLast4;
@@ -286,7 +331,6 @@ export class SessionMasker {
   private redactAscii(g: DetectorGroup, v: Buffer, from: number, end: number, found: number, tally: MaskTally, replaceable: boolean): Buffer | null | undefined {
     // a value that is one plain email address and nothing else any detector could see: no string at all
     if ((found & g.gate) === EMAIL && !g.always && wholeEmail(v, from, end)) {
-      tally.rules.add(g.rule);
       return replaceable ? REDACTED : null;
     }
     // a value that is one card number, SSN or phone number (the common case of such a column), on
@@ -308,7 +352,6 @@ export class SessionMasker {
       }
       if (!whole && (bits & PHONE) !== 0) whole = wholePhone(v, from, end);
       if (whole) {
-        tally.rules.add(g.rule);
         return replaceable ? REDACTED : null;
       }
     }
@@ -318,7 +361,6 @@ export class SessionMasker {
     // scan() of one detector is a copy of its matches: only read here, so taken as they are
     const matches = detectors.length === 1 ? detectors[0]!.find(text) : scan(text, detectors);
     if (matches.length === 0) return undefined;
-    tally.rules.add(g.rule);
     if (!replaceable) return null;
     if (matches.length === 1 && matches[0]!.start === 0 && matches[0]!.end === text.length) return REDACTED;
     let n = end - from;

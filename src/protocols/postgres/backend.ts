@@ -231,8 +231,11 @@ export function rewriteNoticeFields(type: 'E' | 'N', body: Buffer, fn: (text: st
  * `replace(i, body, start, end)` (the value's byte range in `body`; not called for NULLs) returns
  * the new value, null for SQL NULL, undefined to keep it, or an in-place transform (a shared
  * function that rewrites the copied bytes without changing their length: no allocation). The new
- * message is written into `alloc(size)` (the relay hands out room in its output); returns it, or
- * null when nothing changed. With `only`, `replace` is called for the values i where only[i] is true. Bounds are checked as in decodeDataRow.
+ * message is written into the target's room (the relay hands out room in its output); returns its
+ * length, or 0 when nothing changed. With `only`, `replace` is called for the values i where only[i]
+ * is true. With `mutable` (the caller owns the body's bytes, e.g. a view of a chunk it read), a
+ * row whose changes are all in place is changed where it lies: -1. Bounds are checked as in
+ * decodeDataRow.
  */
 export type InPlace = (out: Buffer, start: number, end: number) => void;
 export type FieldRewrite = (i: number, body: Buffer, start: number, end: number) => Buffer | null | undefined | InPlace;
@@ -242,11 +245,16 @@ function badRow(body: Buffer, why: string): never {
 }
 
 /**
- * from[start, end) to `to` at w; returns the new w. Short pieces (most values) by a loop: a native
- * copy costs a fixed ~60 ns of call and view set-up, more than the loop below ~40 bytes.
+ * from[start, end) to `to` at w; returns the new w. Short pieces (most values) by a loop; longer
+ * ones by TypedArray#set from a view made on the ArrayBuffer (Node 20: ~45 ns for 150 bytes, where
+ * Buffer#copy takes ~85 and Buffer#subarray alone ~60, and the loop ~1.3 ns a byte).
  */
 function copyBytes(from: Buffer, start: number, end: number, to: Buffer, w: number): number {
-  if (end - start > 40) return w + from.copy(to, w, start, end);
+  const n = end - start;
+  if (n > 24) {
+    to.set(new Uint8Array(from.buffer, from.byteOffset + start, n), w);
+    return w + n;
+  }
   for (let i = start; i < end; i++) to[w++] = from[i]!;
   return w;
 }
@@ -267,7 +275,26 @@ let ipStart: number[] = [];
 let ipEnd: number[] = [];
 let ipFn: InPlace[] = [];
 
-export function rewriteDataRow(body: Buffer, replace: FieldRewrite, alloc: (size: number) => Buffer = (n) => Buffer.allocUnsafe(n), only?: readonly boolean[]): Buffer | null {
+/**
+ * Where rewriteDataRowInto() writes a row: room(n) gives the offset of n bytes in `buffer` (read
+ * after the call: room() may move to a new buffer). The relay's emitter is one (no view per row).
+ */
+export interface RowTarget {
+  room(n: number): number;
+  readonly buffer: Buffer;
+}
+
+/** rewriteDataRowInto() into a buffer of its own: the new message, or null when nothing changed. */
+export function rewriteDataRow(body: Buffer, replace: FieldRewrite, only?: readonly boolean[]): Buffer | null {
+  const one = { buffer: EMPTY_ROW, room(n: number): number {
+    one.buffer = Buffer.allocUnsafe(n);
+    return 0;
+  } };
+  return rewriteDataRowInto(body, replace, one, only) === 0 ? null : one.buffer;
+}
+const EMPTY_ROW = Buffer.alloc(0);
+
+export function rewriteDataRowInto(body: Buffer, replace: FieldRewrite, target: RowTarget, only?: readonly boolean[], mutable = false): number {
   // hot path (every row of a masked result): plain reads with explicit bounds checks, no slicing
   const size = body.length;
   if (size < 2) badRow(body, 'truncated');
@@ -304,11 +331,18 @@ export function rewriteDataRow(body: Buffer, replace: FieldRewrite, alloc: (size
     count++;
     delta += (next === null ? 0 : next.length) - len;
   }
-  if (count === 0 && inPlace === 0) return null;
-  const out = alloc(5 + body.length + delta);
-  out[0] = 0x44;
-  writeInt32(out, 1, 4 + body.length + delta);
-  let w = 5;
+  if (count === 0 && inPlace === 0) return 0;
+  if (count === 0 && mutable) {
+    // only same-length rewrites, and the caller owns the body's bytes: no new row at all
+    for (let k = 0; k < inPlace; k++) ipFn[k]!(body, ipStart[k]!, ipEnd[k]!);
+    return -1;
+  }
+  const total = 5 + body.length + delta;
+  const at0 = target.room(total);
+  const out = target.buffer;
+  out[at0] = 0x44;
+  writeInt32(out, at0 + 1, total - 1);
+  let w = at0 + 5;
   let from = 0;
   for (let k = 0; k < count; k++) {
     const value = chValue[k]!;
@@ -320,7 +354,7 @@ export function rewriteDataRow(body: Buffer, replace: FieldRewrite, alloc: (size
     chValue[k] = null;
   }
   copyBytes(body, from, body.length, out, w);
-  for (let k = 0; k < inPlace; k++) ipFn[k]!(out, 5 + ipStart[k]!, 5 + ipEnd[k]!);
+  for (let k = 0; k < inPlace; k++) ipFn[k]!(out, at0 + 5 + ipStart[k]!, at0 + 5 + ipEnd[k]!);
   if (chAt.length > 4096 || ipStart.length > 4096) {
     chAt = [];
     chEnd = [];
@@ -329,5 +363,5 @@ export function rewriteDataRow(body: Buffer, replace: FieldRewrite, alloc: (size
     ipEnd = [];
     ipFn = [];
   }
-  return out;
+  return total;
 }

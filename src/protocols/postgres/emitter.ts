@@ -15,6 +15,7 @@ export class Emitter<T> {
   private block: Buffer | null = null;
   private used = 0;
   private segStart = 0;
+  private lastSize = 0;
 
   /** Starts a new chunk. */
   begin(chunk: Buffer): void {
@@ -47,11 +48,12 @@ export class Emitter<T> {
   }
 
   /**
-   * Room for `n` bytes the caller writes now, going out here. Consecutive reservations are one
-   * contiguous piece of a shared block, so a run of rewritten rows leaves as one buffer, not one
-   * allocation per row. Blocks are never written twice: what went out stays as it was.
+   * Room for `n` bytes the caller writes now, going out here: their offset in `buffer` (the
+   * current block). Consecutive rooms are one contiguous piece of a shared block, so a run of
+   * rewritten rows leaves as one buffer, not one allocation (nor one view) per row. Blocks are
+   * never written twice: what went out stays as it was.
    */
-  reserve(n: number): Buffer {
+  room(n: number): number {
     this.flushRun();
     if (this.block === null || this.used + n > this.block.length) {
       this.flushSegment();
@@ -59,9 +61,20 @@ export class Emitter<T> {
       this.used = 0;
       this.segStart = 0;
     }
-    const view = this.block.subarray(this.used, this.used + n);
+    const at = this.used;
     this.used += n;
-    return view;
+    this.lastSize = n;
+    return at;
+  }
+
+  /** The block room() handed out its last bytes in. */
+  get buffer(): Buffer {
+    return this.block ?? EMPTY;
+  }
+
+  /** The offset the last room() gave. */
+  get lastRoom(): number {
+    return this.used - this.lastSize;
   }
 
   private flushRun(): void {

@@ -9,7 +9,7 @@ export type { ClientOut, Gate, HeldCommand } from './relay-gate.js';
 import type { SessionMasker } from '../../masking/session.js';
 import {
   decodeCommandComplete, decodeCopyResponse, decodeErrorFields, decodeReadyForQuery, decodeRowDescription,
-  errorResponse, rewriteDataRow, rewriteNoticeFields,
+  errorResponse, rewriteDataRowInto, rewriteNoticeFields,
   type ColumnDescription, type DecodedError, type TxStatus,
 } from './backend.js';
 import { Emitter } from './emitter.js';
@@ -158,7 +158,6 @@ export class PgRelay {
   private serverFatal: GatehouseError | null = null;
   private readonly toUpstream = new Emitter<HeldCommand>();
   private readonly toClient = new Emitter<never>();
-  private readonly reserve = (n: number): Buffer => this.toClient.reserve(n);
   /** raw bytes of the client frame in progress, while it is held (a command, or a header not read yet) */
   private clientParts: Buffer[] = [];
   private clientPassing = false;
@@ -645,12 +644,17 @@ export class PgRelay {
     }
     // DataRow of a masked result: rewritten straight into the output
     const plan = r?.maskPlan;
-    const rewrite = plan ? (r.maskFn ??= (i, b, start, end) => m.maskField(plan, i, b, start, end, r.tally)) : null;
-    const replacement = rewrite ? rewriteDataRow(body, rewrite, this.reserve, plan!.masked) : null;
-    if (replacement) this.current?.addBytes(replacement);
+    const rewrite = plan ? (r.maskFn ??= (i, b, start, end) => m.maskValue(plan, i, b, start, end, r.tally, r.maskCounts)) : null;
+    // written straight into the output's block (no view, no copy of its own); or, when every change
+    // keeps its length (partial masking of ASCII) and the row lies whole in the chunk read from the
+    // server (the framer handed out a view of it: the body is the last part), changed where it lies
+    const out = this.toClient;
+    const length = rewrite ? rewriteDataRowInto(body, rewrite, out, plan!.masked, parts[parts.length - 1] === body) : 0;
+    const at = out.lastRoom;
+    if (length > 0) r!.addRange(out.buffer.buffer, out.buffer.byteOffset + at, length);
     else this.release(parts, null);
     // the row's bytes are read only for the sample (the first rows)
-    r?.dataRow(!r.wantsSample ? null : replacement ? replacement.subarray(5) : body);
+    r?.dataRow(!r.wantsSample ? null : length > 0 ? out.buffer.subarray(at + 5, at + length) : body);
   }
 
   /** After a statement's completion: simple queries move to their next statement, others are done. */

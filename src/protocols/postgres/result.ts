@@ -35,6 +35,8 @@ export class ResultRecorder {
   maskPlan: RowPlan | null | undefined = undefined;
   /** the plan's row rewrite, made once per result */
   maskFn: FieldRewrite | undefined = undefined;
+  /** values masked per column index, settled into the tally when the result ends */
+  readonly maskCounts: number[] = [];
   readonly tally: MaskTally = newTally();
   private readonly hash: Hash = createHash('sha256');
   /** the contiguous run of bytes not hashed yet: [runStart, runEnd) of runBuffer */
@@ -61,23 +63,36 @@ export class ResultRecorder {
 
   /** Adds raw bytes of a result message (header included). */
   addBytes(piece: Buffer): void {
-    this.bytes += piece.length;
-    if (this.runBuffer !== null && piece.buffer === this.runBuffer && piece.byteOffset === this.runEnd) {
-      this.runEnd += piece.length;
+    this.addRange(piece.buffer, piece.byteOffset, piece.length);
+  }
+
+  /**
+   * Adds `length` bytes at `offset` of `buffer` (no view needed). Bytes contiguous with the run
+   * extend it (a chunk passed through, or rows rewritten one after another into the relay's
+   * block); a short run broken off is copied into the scratch, so scattered pieces are hashed
+   * together rather than one update each. The scratch's bytes come before the run's.
+   */
+  addRange(buffer: ArrayBufferLike, offset: number, length: number): void {
+    this.bytes += length;
+    if (this.runBuffer === buffer && offset === this.runEnd) {
+      this.runEnd += length;
       return;
     }
-    // at most one of the run and the scratch holds bytes, so flushing both keeps the order
-    this.hashRun();
-    if (piece.length <= 512) {
-      // small scattered pieces (rewritten rows): copied together, hashed in one update
-      if (this.scratchUsed + piece.length > SCRATCH) this.flushScratch();
-      this.scratchUsed += piece.copy(this.scratch ??= Buffer.allocUnsafe(SCRATCH), this.scratchUsed);
-      return;
+    if (this.runBuffer !== null) {
+      const n = this.runEnd - this.runStart;
+      if (n <= 512) {
+        if (this.scratchUsed + n > SCRATCH) this.flushScratch();
+        (this.scratch ??= Buffer.allocUnsafe(SCRATCH)).set(new Uint8Array(this.runBuffer, this.runStart, n), this.scratchUsed);
+        this.scratchUsed += n;
+        this.runBuffer = null;
+      } else {
+        this.flushScratch();
+        this.hashRun();
+      }
     }
-    this.flushScratch();
-    this.runBuffer = piece.buffer;
-    this.runStart = piece.byteOffset;
-    this.runEnd = piece.byteOffset + piece.length;
+    this.runBuffer = buffer;
+    this.runStart = offset;
+    this.runEnd = offset + length;
   }
 
   private flushScratch(): void {
@@ -93,8 +108,8 @@ export class ResultRecorder {
   }
 
   private flushRun(): void {
-    this.hashRun();
     this.flushScratch();
+    this.hashRun();
   }
 
   /** Called at the end of each pushed chunk: the chunk's memory may be reused after that. */
@@ -133,6 +148,7 @@ export class ResultRecorder {
 
   finish(status: PgResultEvent['status'], tag: string | null, error: RecordedError | null): PgResultEvent {
     this.flushRun();
+    if (this.maskPlan) this.maskPlan.settle(this.maskCounts, this.tally);
     return {
       type: 'pg.result',
       statementSeq: this.ref.seq ?? 0,

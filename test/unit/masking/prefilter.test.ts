@@ -183,6 +183,23 @@ describe('the session masker\'s byte path', () => {
     expect(masked).toBeGreaterThan(CORPUS.length / 2);
   });
 
+  it('does not scan bool, int2, int4 and oid columns with built-in detectors (none can match what they print), but does with a custom one', () => {
+    const r = rng(5);
+    const ints = ['-2147483648', '2147483647', '0', '-1', '4155550100', '1234567890', 't', 'f'];
+    for (let i = 0; i < 20000; i++) ints.push(String(Math.floor(r() * 2 ** 32) - 2 ** 31));
+    for (const v of ints) expect(scan(v, all), v).toEqual([]);
+    const cols = [16, 21, 23, 26].map((typeOid) => ({ name: `c${typeOid}`, tableOid: 0, column: 0, typeOid, format: 0 }));
+    const builtins = new SessionMasker({ config: { detectors: [], rules: [{ name: 'all', columns: [], detectors: NAMES, exempt: [], strategy: 'redact' }] }, key: null }, principal, 'c');
+    expect(builtins.planFor(cols)).toBeNull();
+    // int8 and numeric hold card numbers: still scanned
+    expect(builtins.planFor([{ name: 'n', tableOid: 0, column: 0, typeOid: 20, format: 0 }])).not.toBeNull();
+    const custom = new SessionMasker({ config: { detectors: [{ name: 'zip', pattern: '\\b\\d{5}\\b' }], rules: [{ name: 'z', columns: [], detectors: ['zip'], exempt: [], strategy: 'redact' }] }, key: null }, principal, 'c');
+    const p = custom.planFor(cols)!;
+    const v = Buffer.from('12345');
+    // a non-text type cannot hold '****': the value becomes NULL
+    expect(custom.maskField(p, 2, v, 0, v.length, newTally())).toBeNull();
+  });
+
   it('agrees with the string path of a session with two rules (where the byte path is not taken)', () => {
     // the second rule can find nothing the first left (a later rule scans the text the earlier ones masked)
     const one = new SessionMasker({ config: { detectors: [], rules: [{ name: 'all', columns: [], detectors: NAMES, exempt: [], strategy: 'redact' }] }, key: null }, principal, 'c');

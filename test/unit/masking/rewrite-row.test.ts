@@ -65,7 +65,7 @@ describe('rewriteDataRow', () => {
         expect(b.subarray(start, end).equals(values[i]!)).toBe(true);
         expect(only === undefined || only[i]).toBe(true);
         return plan[i] === 0 || plan[i] === 5 ? undefined : replacements[i];
-      }, undefined, only);
+      }, only);
       const changed = values.some((v, i) => v !== null && (!only || only[i]) && plan[i]! >= 1 && plan[i]! <= 4);
       if (!changed) {
         expect(out).toBeNull();

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { serialize } from 'pg-protocol';
 import type { AuditEvent, PgResultEvent } from '../../../src/core/events.js';
 import { errorResponse, readyForQuery } from '../../../src/protocols/postgres/backend.js';
@@ -241,6 +242,53 @@ describe('PgRelay masking (sans-IO)', () => {
       expect(rec.sample).toEqual([['1', '****.***@*******.com', 'card **** on file'], ['2', null, 'nothing here']]);
       expect(rec.masked).toEqual({ rules: ['cols', 'any'], columns: { email: 1, note: 1 } });
     }
+  });
+
+  it('partial masking changes a row where it lies when it keeps its length, at any split; the digest is of what was sent', () => {
+    const partial = () => new SessionMasker({
+      config: { detectors: [], rules: [{ name: 'cols', columns: ['email'], detectors: [], exempt: [], strategy: 'partial' }] },
+      key: null,
+    }, principal, 'orders');
+    const result = Buffer.concat([
+      S.rowDescription('id', 'email'),
+      S.dataRow('1', 'jane.doe@example.com'),
+      // '****' is longer than 'ab': this row is written anew, the others change in place
+      S.dataRow('2', 'ab'),
+      S.dataRow('3', 'x.y@example.org'),
+      S.complete('SELECT 3'),
+    ]);
+    const expected = Buffer.concat([
+      S.rowDescription('id', 'email'),
+      S.dataRow('1', '****.***@*******.com'),
+      S.dataRow('2', '****'),
+      S.dataRow('3', '*.*@*******.org'),
+      S.complete('SELECT 3'),
+    ]);
+    const digest = createHash('sha256').update(expected).digest('hex');
+    const whole = Buffer.concat([result, readyForQuery('I')]);
+    for (let cut = 0; cut <= whole.length; cut++) {
+      const relay = new PgRelay(limits, undefined, partial());
+      relay.fromClient(serialize.query('SELECT * FROM people'));
+      // fresh chunks, as a socket gives them: the relay may change the bytes of a chunk it reads
+      const first = Buffer.from(whole.subarray(0, cut));
+      const second = Buffer.from(whole.subarray(cut));
+      const a = relay.fromUpstream(first);
+      const b = relay.fromUpstream(second);
+      expect(Buffer.concat([...a.out, ...b.out]), `cut at ${cut}`).toEqual(Buffer.concat([expected, readyForQuery('I')]));
+      const rec = [...a.records, ...b.records].map((r) => r.event).find((e): e is PgResultEvent => e.type === 'pg.result')!;
+      expect(rec.sha256, `cut at ${cut}`).toBe(digest);
+      expect(rec.bytes).toBe(expected.length);
+      expect(rec.masked).toEqual({ rules: ['cols'], columns: { email: 3 } });
+      expect(rec.sample).toEqual([['1', '****.***@*******.com'], ['2', '****']]);
+    }
+    // unsplit, rows that keep their length leave as views of the chunk itself
+    const relay = new PgRelay(limits, undefined, partial());
+    relay.fromClient(serialize.query('SELECT * FROM people'));
+    const chunk = Buffer.concat([S.rowDescription('id', 'email'), S.dataRow('1', 'jane.doe@example.com'), S.dataRow('3', 'x.y@example.org'), S.complete('SELECT 2'), readyForQuery('I')]);
+    const out = relay.fromUpstream(chunk).out as Buffer[];
+    expect(out).toHaveLength(1);
+    expect(out[0]!.buffer).toBe(chunk.buffer);
+    expect(out[0]!.includes(Buffer.from('jane'))).toBe(false);
   });
 
   it('refuses fast-path function calls under masking (their result is one opaque value)', () => {
