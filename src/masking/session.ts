@@ -67,18 +67,48 @@ function typeFlags(col: ResultColumn): TypeFlags {
   return { textual, replaceable: textual && col.typeOid !== JSONB && col.typeOid !== 114, binaryJsonb };
 }
 
-/** What to do with value i of a row, and what column it is. */
-export interface RowPlan {
-  action(i: number): ColumnAction | null;
-  column(i: number): ResultColumn;
-  /** the values anything applies to (by index; undefined: every value); the others need no call */
-  readonly masked?: readonly boolean[];
+/**
+ * What to do with value i of a row, and what column it is: arrays read per value (no call), and
+ * for rows whose columns were never described, one action for every value.
+ */
+export class RowPlan {
+  constructor(
+    private readonly actions: ReadonlyArray<ColumnAction | null>,
+    private readonly columns: readonly ResultColumn[],
+    /** the action of a value past the arrays (undescribed columns) */
+    private readonly otherwise: ColumnAction | null,
+    /** the rule a scan of this session's one redacting group fires (redactAscii() adds none) */
+    private readonly scanRule: string | undefined,
+    /** the values anything applies to (by index; undefined: every value); the others need no call */
+    readonly masked?: readonly boolean[],
+  ) {}
+
+  action(i: number): ColumnAction | null {
+    return i < this.actions.length ? this.actions[i]! : this.otherwise;
+  }
+
+  column(i: number): ResultColumn {
+    return this.columns[i] ?? UNKNOWN_COLUMN;
+  }
+
   /**
-   * Adds what maskValue() counted (values masked per column index) to a tally: the columns'
-   * counts and the rules that fired. Counting by index on the row path spares a map update and a
-   * set insert per masked value.
+   * Adds what maskValue() counted (values masked per column index) to a tally, and resets the
+   * counts: the columns' counts and the rules that fired. Counting by index on the row path
+   * spares a map update and a set insert per masked value. Several detector groups add their
+   * rules as they fire (scanText()).
    */
-  settle(counts: number[], tally: MaskTally): void;
+  settle(counts: number[], tally: MaskTally): void {
+    for (let i = 0; i < counts.length; i++) {
+      const n = counts[i];
+      if (!n) continue;
+      counts[i] = 0;
+      const a = this.action(i);
+      const rule = a?.kind === 'whole' ? a.rule : this.scanRule;
+      if (rule !== undefined) tally.rules.add(rule);
+      const name = this.column(i).name;
+      tally.columns.set(name, (tally.columns.get(name) ?? 0) + n);
+    }
+  }
 }
 
 /** A same-length rewrite of a value's bytes where they were copied (no allocation). */
@@ -220,22 +250,7 @@ export class SessionMasker {
     const action: ColumnAction = this.columnRules.length > 0
       ? { kind: 'whole', rule: '(undescribed columns)', strategy: 'null', label: '?', ...flags }
       : { kind: 'scan', ...flags };
-    return { action: () => action, column: () => UNKNOWN_COLUMN, settle: (counts, tally) => this.settle(counts, tally, () => action, () => UNKNOWN_COLUMN) };
-  }
-
-  /** See RowPlan.settle(); the counts are reset. */
-  private settle(counts: number[], tally: MaskTally, action: (i: number) => ColumnAction | null, column: (i: number) => ResultColumn): void {
-    for (let i = 0; i < counts.length; i++) {
-      const n = counts[i];
-      if (!n) continue;
-      counts[i] = 0;
-      const a = action(i);
-      // a scan's rule: the one redacting group's (redactAscii() adds none); several groups add theirs in scanText()
-      const rule = a?.kind === 'whole' ? a.rule : this.redactOnly?.rule;
-      if (rule !== undefined) tally.rules.add(rule);
-      const name = column(i).name;
-      tally.columns.set(name, (tally.columns.get(name) ?? 0) + n);
-    }
+    return new RowPlan([], [], action, this.redactOnly?.rule);
   }
 
   /** What to do with each column of a result; null when nothing in it is masked. Cached per shape. */
@@ -260,9 +275,7 @@ export class SessionMasker {
       return null;
     });
     const masked = actions.map((a) => a !== null);
-    const action = (i: number): ColumnAction | null => actions[i] ?? null;
-    const column = (i: number): ResultColumn => columns[i] ?? UNKNOWN_COLUMN;
-    const plan: RowPlan | null = any ? { action, column, masked, settle: (counts, tally) => this.settle(counts, tally, action, column) } : null;
+    const plan = any ? new RowPlan(actions, columns, null, this.redactOnly?.rule, masked) : null;
     if (this.plans.size > 1000) this.plans.clear();
     this.plans.set(shape, plan);
     return plan;
