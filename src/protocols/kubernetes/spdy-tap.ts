@@ -1,4 +1,4 @@
-import { constants as zc, inflateRawSync } from 'node:zlib';
+import { inflateRaw, InflateLimitError } from './raw-inflate.js';
 import {
   portStream,
   streamTypeName,
@@ -18,9 +18,10 @@ import {
  * Header blocks are zlib streams with the SPDY/3 dictionary and one compression context per
  * direction for the whole connection, each block ending in a sync flush. The tap keeps that context
  * as the last 32 KiB of the direction's history (the dictionary, then every decompressed block) and
- * inflates each block synchronously as raw deflate with that history as its preset window: deflate
- * blocks carry their own Huffman tables, so the window is the whole of the state across a sync
- * flush. Everything is therefore synchronous: sink calls happen inside `push()`, in wire order.
+ * inflates each block synchronously as raw deflate (raw-inflate.ts: pako, not node:zlib, which leaks
+ * on a malformed block) with that history as its preset window: deflate blocks carry their own Huffman
+ * tables, so the window is the whole of the state across a sync flush. Everything is therefore
+ * synchronous: sink calls happen inside `push()`, in wire order.
  */
 
 export interface SpdyTapLimits {
@@ -288,20 +289,16 @@ export class SpdyTap {
         raw = raw.subarray(2);
       }
     }
-    let out: Buffer;
+    let history: Buffer;
     try {
-      out = inflateRawSync(raw, {
-        ...(s.window.length > 0 ? { dictionary: s.window } : {}),
-        finishFlush: zc.Z_SYNC_FLUSH,
-        maxOutputLength: this.limits.maxHeaderBlockBytes,
-      });
+      history = inflateRaw(raw, s.window, this.limits.maxHeaderBlockBytes);
     } catch (err) {
-      if (err instanceof RangeError) {
+      if (err instanceof InflateLimitError) {
         throw new TapViolation(`header block over ${this.limits.maxHeaderBlockBytes} bytes decompressed`);
       }
       throw new TapViolation(`header block does not inflate: ${(err as Error).message}`);
     }
-    const history = Buffer.concat([s.window, out]);
+    const out = history.subarray(s.window.length);
     s.window = Buffer.from(history.subarray(Math.max(0, history.length - WINDOW)));
     return out;
   }
