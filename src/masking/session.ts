@@ -3,6 +3,7 @@ import type { Principal } from '../identity/principal.js';
 import { BUILTIN_DETECTORS, customDetector, type Detector } from './detectors.js';
 import { ASCII, CARD, EMAIL, NOTHING, PHONE, SSN, WHOLE, candidates, cardValue, DETECTOR_BIT, ssnValue, wholeEmail, wholePhone } from './prefilter.js';
 import { maskMatches, maskWhole, scan, type MaskKey, type Strategy } from './strategies.js';
+import { Spans, findEmails, findPhones, mergeInto } from './text-bytes.js';
 
 /**
  * One session's masking: the rules that apply to its principal and connection, turned into a plan
@@ -368,6 +369,8 @@ export class SessionMasker {
         return replaceable ? REDACTED : null;
       }
     }
+    // email addresses and phone numbers inside text: found on the bytes too
+    if ((bits & ~(EMAIL | PHONE)) === 0 && !g.always) return this.redactSpans(v, from, end, bits, replaceable);
     // the string is made only here, for what the byte tests above could not settle
     const text = latin1(v, from, end);
     const detectors = this.worthRunning(g, found);
@@ -388,6 +391,41 @@ export class SessionMasker {
       out[w++] = 0x2a;
       out[w++] = 0x2a;
       pos = from + m.end;
+    }
+    for (let i = pos; i < end; i++) out[w++] = v[i]!;
+    return out;
+  }
+
+  /** redactAscii() for a value only the email and phone detectors may match: their spans found on the bytes (text-bytes.ts) */
+  private redactSpans(v: Buffer, from: number, end: number, bits: number, replaceable: boolean): Buffer | null | undefined {
+    const [emails, phones] = FOUND;
+    emails.reset();
+    phones.reset();
+    if ((bits & EMAIL) !== 0) findEmails(v, from, end, emails);
+    if ((bits & PHONE) !== 0) findPhones(v, from, end, phones);
+    if (emails.n === 0 && phones.n === 0) return undefined;
+    if (!replaceable) return null;
+    let spans = emails.n === 0 ? phones : emails;
+    if (emails.n > 0 && phones.n > 0) {
+      // scan() of [email, phone]: in the order of the rule's detectors, which redaction does not see
+      spans = MERGED;
+      spans.reset();
+      mergeInto(FOUND, spans);
+    }
+    const at = spans.at;
+    if (spans.n === 2 && at[0] === from && at[1] === end) return REDACTED;
+    let n = end - from;
+    for (let k = 0; k < spans.n; k += 2) n += 4 - (at[k + 1]! - at[k]!);
+    const out = Buffer.allocUnsafe(n);
+    let w = 0;
+    let pos = from;
+    for (let k = 0; k < spans.n; k += 2) {
+      for (let i = pos, to = at[k]!; i < to; i++) out[w++] = v[i]!;
+      out[w++] = 0x2a;
+      out[w++] = 0x2a;
+      out[w++] = 0x2a;
+      out[w++] = 0x2a;
+      pos = at[k + 1]!;
     }
     for (let i = pos; i < end; i++) out[w++] = v[i]!;
     return out;
@@ -446,6 +484,9 @@ export class SessionMasker {
 }
 
 const REDACTED = Buffer.from('****');
+/** spans of redactSpans(), reused */
+const FOUND = [new Spans(), new Spans()] as const;
+const MERGED = new Spans();
 
 /**
  * Decoding without Buffer#toString's argument handling (about half its cost on short values);
