@@ -3,6 +3,7 @@ import { SessionMasker, newTally } from '../../../src/masking/session.js';
 import { ASCII, DETECTOR_BIT, NOTHING, WHOLE, candidates, cardValue, ssnValue, wholeEmail, wholePhone } from '../../../src/masking/prefilter.js';
 import { BUILTIN_DETECTORS, maskMatches, scan, type BuiltinName } from '../../../src/masking/index.js';
 import { customDetector } from '../../../src/masking/detectors.js';
+import { rng } from '../../support/rng.js';
 
 /**
  * The byte prefilter and the byte path of the session masker are optimisations: they must never
@@ -10,18 +11,6 @@ import { customDetector } from '../../../src/masking/detectors.js';
  * non-ASCII text, values cut out of a longer buffer at any offset) against the detectors' own
  * find() on the decoded string.
  */
-
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NAMES = Object.keys(BUILTIN_DETECTORS) as BuiltinName[];
 const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');

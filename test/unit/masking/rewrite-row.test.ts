@@ -1,22 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { decodeDataRow, rewriteDataRow } from '../../../src/protocols/postgres/backend.js';
 import { MessageWriter } from '../../../src/protocols/postgres/wire.js';
+import { rng } from '../../support/rng.js';
 
 /**
  * rewriteDataRow() is the masking path of every row: checked over generated rows (NULLs, empty,
  * short and long values) and rewrites (kept, NULL, shorter, longer, in place, some columns only)
  * against a row built by MessageWriter from the decoded values.
  */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const row = (values: Array<Buffer | null>): Buffer => {
   const w = new MessageWriter().int16(values.length);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BUILTIN_DETECTORS, maskMatches, scan, type BuiltinName } from '../../../src/masking/index.js';
 import { SessionMasker, newTally } from '../../../src/masking/session.js';
 import { Spans, findEmails, findPhones, mergeInto } from '../../../src/masking/text-bytes.js';
+import { rng } from '../../support/rng.js';
 
 /**
  * text-bytes.ts walks the email and phone patterns on bytes: it must find exactly what the
@@ -9,16 +10,6 @@ import { Spans, findEmails, findPhones, mergeInto } from '../../../src/masking/t
  * every pattern (glued, cut, doubled, with the wrong digit counts) and noise, each placed inside a
  * larger buffer whose neighbouring bytes would change the answer if they were read.
  */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function texts(n: number, seed: number): string[] {
   const r = rng(seed);
