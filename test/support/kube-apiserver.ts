@@ -147,14 +147,31 @@ const RESOURCES: Record<string, { kind: string; namespaced: boolean; verbs: stri
   namespaces: { kind: 'Namespace', namespaced: false, verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'], shortNames: ['ns'] },
 };
 
-function status(code: number, reason: string, message: string, details?: Obj): Obj {
+type Status = Obj & { code: number };
+
+function status(code: number, reason: string, message: string, details?: Obj): Status {
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code };
+}
+
+/** 404 for a path the double does not serve */
+function noSuchPath(): Status {
+  return status(404, 'NotFound', 'the server could not find the requested resource');
+}
+
+/** 404 for an object that is not there (`pods "web-1" not found`) */
+function notFound(kind: string, name: string): Status {
+  return status(404, 'NotFound', `${kind} "${name}" not found`, { name, kind });
 }
 
 function sendJson(res: ServerResponse, code: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-cache, private' });
   res.end(text);
+}
+
+/** a failure Status, answered with its own code */
+function sendStatus(res: ServerResponse, s: Status): void {
+  sendJson(res, s.code, s);
 }
 
 function age(created: string): string {
@@ -460,6 +477,24 @@ function exitStatus(code: number, command: string[]): Obj {
   };
 }
 
+/** What the error channel carries when the command ends: a Status (v4/v5), else text on failure only. */
+function exitReport(code: number, command: string[], structured: boolean): string | undefined {
+  if (structured) return JSON.stringify(exitStatus(code, command));
+  return code !== 0 ? `command terminated with non-zero exit code: exit code ${code}` : undefined;
+}
+
+/** An exec session's stdin end: `closed` settles at the first `close()` (the client's EOF, or the end). */
+function stdinEnd(s: ExecSession): { closed: Promise<void>; close: () => void } {
+  let done!: () => void;
+  const closed = new Promise<void>((r) => { done = r; });
+  const close = () => {
+    if (s.stdinClosed) return;
+    s.stdinClosed = true;
+    done();
+  };
+  return { closed, close };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promise<KubeApiServer> {
@@ -613,9 +648,16 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     return [m.name, ((o.status ?? {}) as Obj).phase ?? 'Active', a];
   }
 
-  function asTable(resource: string, items: Obj[], withColumns: boolean, listMeta: Obj): Obj {
+  /** a list's metadata: the store's resourceVersion now */
+  const listMeta = (): Obj => ({ resourceVersion: String(rv) });
+
+  function list(kind: string, apiVersion: string, items: Obj[]): Obj {
+    return { kind, apiVersion, metadata: listMeta(), items };
+  }
+
+  function asTable(resource: string, items: Obj[], withColumns: boolean, metadata: Obj): Obj {
     return {
-      kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: listMeta,
+      kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata,
       ...(withColumns ? { columnDefinitions: tableColumns(resource) } : { columnDefinitions: null }),
       rows: items.map((o) => ({
         cells: tableCells(resource, o),
@@ -730,9 +772,9 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     if (path === '/apis/apps/v1') {
       return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'apps/v1', resources: [{ name: 'deployments', singularName: 'deployment', namespaced: true, kind: 'Deployment', verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'], shortNames: ['deploy'] }] };
     }
-    if (path === '/apis/apps/v1/deployments') return { kind: 'DeploymentList', apiVersion: 'apps/v1', metadata: { resourceVersion: String(rv) }, items: [] };
+    if (path === '/apis/apps/v1/deployments') return list('DeploymentList', 'apps/v1', []);
     const dm = /^\/apis\/apps\/v1\/namespaces\/[^/]+\/deployments$/.exec(path);
-    if (dm) return { kind: 'DeploymentList', apiVersion: 'apps/v1', metadata: { resourceVersion: String(rv) }, items: [] };
+    if (dm) return list('DeploymentList', 'apps/v1', []);
     if (path === '/healthz' || path === '/readyz' || path === '/livez') return 'ok';
     return undefined;
   }
@@ -745,7 +787,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     const entry = record(req, auth);
     res.on('finish', () => { entry.status = res.statusCode; });
     res.on('close', () => { if (res.headersSent) entry.status = res.statusCode; });
-    if (auth === 'none') return sendJson(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+    if (auth === 'none') return sendStatus(res, status(401, 'Unauthorized', 'Unauthorized'));
     const u = new URL(req.url ?? '/', 'https://double');
     const path = u.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
@@ -764,11 +806,11 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       body = await readBody(req);
     } catch (e) {
       res.setHeader('connection', 'close');
-      return sendJson(res, 413, status(413, 'RequestEntityTooLarge', (e as Error).message));
+      return sendStatus(res, status(413, 'RequestEntityTooLarge', (e as Error).message));
     }
 
     const segs = path.split('/').filter(Boolean).map(decodeURIComponent);
-    if (segs[0] !== 'api' || segs[1] !== 'v1') return sendJson(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
+    if (segs[0] !== 'api' || segs[1] !== 'v1') return sendStatus(res, noSuchPath());
     const rest = segs.slice(2);
     let ns: string | null = null;
     let resource: string;
@@ -780,7 +822,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       name = rest[3];
       sub = rest[4];
       if (!table('namespaces').has(key(null, ns))) {
-        if (method !== 'GET' || name) return sendJson(res, 404, status(404, 'NotFound', `namespaces "${ns}" not found`, { name: ns, kind: 'namespaces' }));
+        if (method !== 'GET' || name) return sendStatus(res, notFound('namespaces', ns));
       }
     } else {
       resource = rest[0] ?? '';
@@ -789,42 +831,41 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     }
     const def = RESOURCES[resource];
     if (!def || (def.namespaced && name !== undefined && ns === null) || rest.length > 5) {
-      return sendJson(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
+      return sendStatus(res, noSuchPath());
     }
     const q = u.searchParams;
 
     if (sub !== undefined) {
-      if (resource !== 'pods' || ns === null || name === undefined) return sendJson(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
+      if (resource !== 'pods' || ns === null || name === undefined) return sendStatus(res, noSuchPath());
       const pod = table('pods').get(key(ns, name));
-      if (!pod) return sendJson(res, 404, status(404, 'NotFound', `pods "${name}" not found`, { name, kind: 'pods' }));
+      if (!pod) return sendStatus(res, notFound('pods', name));
       if (sub === 'log' && method === 'GET') return podLog(req, res, ns, name, q);
       if (sub === 'exec' || sub === 'attach' || sub === 'portforward') {
-        return sendJson(res, 400, status(400, 'BadRequest', 'Upgrade request required'));
+        return sendStatus(res, status(400, 'BadRequest', 'Upgrade request required'));
       }
       if (sub === 'status' && method === 'GET') return sendJson(res, 200, pod);
-      return sendJson(res, 405, status(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`));
+      return sendStatus(res, status(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`));
     }
 
     let filter: (o: Obj) => boolean;
     try {
       filter = selector(q);
     } catch (e) {
-      return sendJson(res, 400, status(400, 'BadRequest', (e as Error).message));
+      return sendStatus(res, status(400, 'BadRequest', (e as Error).message));
     }
 
     if (method === 'GET' && name === undefined) {
       const watch = q.get('watch');
       if (watch === 'true' || watch === '1') return startWatch(req, res, resource, ns, filter, q);
       const items = [...table(resource).values()].filter((o) => (ns === null || meta(o).namespace === ns) && filter(o));
-      const listMeta = { resourceVersion: String(rv) };
-      if (wantsTable(req)) return sendJson(res, 200, asTable(resource, items, true, listMeta));
-      return sendJson(res, 200, { kind: `${def.kind}List`, apiVersion: 'v1', metadata: listMeta, items });
+      if (wantsTable(req)) return sendJson(res, 200, asTable(resource, items, true, listMeta()));
+      return sendJson(res, 200, list(`${def.kind}List`, 'v1', items));
     }
 
     if (method === 'GET' && name !== undefined) {
       const o = table(resource).get(key(ns, name));
-      if (!o) return sendJson(res, 404, status(404, 'NotFound', `${resource} "${name}" not found`, { name, kind: resource }));
-      if (wantsTable(req)) return sendJson(res, 200, asTable(resource, [o], true, { resourceVersion: String(rv) }));
+      if (!o) return sendStatus(res, notFound(resource, name));
+      if (wantsTable(req)) return sendJson(res, 200, asTable(resource, [o], true, listMeta()));
       return sendJson(res, 200, o);
     }
 
@@ -833,20 +874,20 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       try {
         parsed = body.length ? JSON.parse(body.toString('utf8')) : {};
       } catch {
-        return sendJson(res, 415, status(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format (only JSON is accepted)'));
+        return sendStatus(res, status(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format (only JSON is accepted)'));
       }
     }
     const dryRun = q.getAll('dryRun').length > 0;
 
     if (method === 'POST' && name === undefined) {
       if (!isObj(parsed) || !isObj(parsed.metadata) || typeof parsed.metadata.name !== 'string') {
-        return sendJson(res, 422, status(422, 'Invalid', `${def.kind} is invalid: metadata.name: Required value`));
+        return sendStatus(res, status(422, 'Invalid', `${def.kind} is invalid: metadata.name: Required value`));
       }
       const n = parsed.metadata.name;
       if (isObj(parsed.metadata) && typeof parsed.metadata.namespace === 'string' && ns !== null && parsed.metadata.namespace !== ns) {
-        return sendJson(res, 400, status(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request'));
+        return sendStatus(res, status(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request'));
       }
-      if (table(resource).has(key(ns, n))) return sendJson(res, 409, status(409, 'AlreadyExists', `${resource} "${n}" already exists`, { name: n, kind: resource }));
+      if (table(resource).has(key(ns, n))) return sendStatus(res, status(409, 'AlreadyExists', `${resource} "${n}" already exists`, { name: n, kind: resource }));
       const { status: _s, ...clean } = parsed;
       const obj = dryRun ? parsed : put(resource, ns, { ...clean, metadata: { ...parsed.metadata } }, 'ADDED');
       return sendJson(res, 201, obj);
@@ -854,7 +895,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
 
     if (name !== undefined && (method === 'PUT' || method === 'PATCH')) {
       const cur = table(resource).get(key(ns, name));
-      if (!cur) return sendJson(res, 404, status(404, 'NotFound', `${resource} "${name}" not found`, { name, kind: resource }));
+      if (!cur) return sendStatus(res, notFound(resource, name));
       let next: Obj;
       const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
       try {
@@ -862,23 +903,23 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
         else if (ct === 'application/strategic-merge-patch+json') next = mergePatch(cur, parsed, true) as Obj;
         else if (ct === 'application/merge-patch+json') next = mergePatch(cur, parsed, false) as Obj;
         else if (ct === 'application/json-patch+json') next = applyJsonPatch(cur, parsed);
-        else return sendJson(res, 415, status(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`));
+        else return sendStatus(res, status(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`));
       } catch (e) {
-        return sendJson(res, 422, status(422, 'Invalid', (e as Error).message));
+        return sendStatus(res, status(422, 'Invalid', (e as Error).message));
       }
-      if (!isObj(next)) return sendJson(res, 422, status(422, 'Invalid', 'the patch did not produce an object'));
+      if (!isObj(next)) return sendStatus(res, status(422, 'Invalid', 'the patch did not produce an object'));
       const obj = dryRun ? next : put(resource, ns, { ...next, metadata: { ...meta(next), name } }, 'MODIFIED', cur);
       return sendJson(res, 200, obj);
     }
 
     if (method === 'DELETE' && name !== undefined) {
-      if (!table(resource).has(key(ns, name))) return sendJson(res, 404, status(404, 'NotFound', `${resource} "${name}" not found`, { name, kind: resource }));
+      if (!table(resource).has(key(ns, name))) return sendStatus(res, notFound(resource, name));
       if (dryRun) return sendJson(res, 200, table(resource).get(key(ns, name)));
       const gone = remove(resource, ns, name)!;
       return sendJson(res, 200, gone);
     }
 
-    return sendJson(res, 405, status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+    return sendStatus(res, status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
   }
 
   function startWatch(req: IncomingMessage, res: ServerResponse, resource: string, ns: string | null, filter: (o: Obj) => boolean, q: URLSearchParams): void {
@@ -964,7 +1005,9 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     for (let i = 0; i < headers.length; i++) headers[i] = headers[i]!.replace(`Sec-WebSocket-Protocol: ${WS_PF_TOKEN}`, `Sec-WebSocket-Protocol: ${WS_PF_REAL}`);
   });
 
-  function rejectUpgrade(socket: Duplex, code: number, body: Obj): void {
+  function rejectUpgrade(socket: Duplex, entry: SeenKubeRequest, body: Status): void {
+    const code = body.code;
+    entry.status = code;
     const text = JSON.stringify(body);
     const reason = code === 401 ? 'Unauthorized' : code === 404 ? 'Not Found' : code === 403 ? 'Forbidden' : 'Bad Request';
     socket.end(`HTTP/1.1 ${code} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
@@ -989,22 +1032,13 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     socket.on('error', () => undefined);
     const auth = authenticate(req);
     const entry = record(req, auth);
-    if (auth === 'none') {
-      entry.status = 401;
-      return rejectUpgrade(socket, 401, status(401, 'Unauthorized', 'Unauthorized'));
-    }
+    if (auth === 'none') return rejectUpgrade(socket, entry, status(401, 'Unauthorized', 'Unauthorized'));
     const u = new URL(req.url ?? '/', 'https://double');
     const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(exec|attach|portforward)$/.exec(u.pathname);
-    if (!m) {
-      entry.status = 404;
-      return rejectUpgrade(socket, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
-    }
+    if (!m) return rejectUpgrade(socket, entry, noSuchPath());
     const [, ns, pod, kindRaw] = m as unknown as [string, string, string, ExecSession['kind']];
     const podObj = table('pods').get(key(ns, pod));
-    if (!podObj) {
-      entry.status = 404;
-      return rejectUpgrade(socket, 404, status(404, 'NotFound', `pods "${pod}" not found`, { name: pod, kind: 'pods' }));
-    }
+    if (!podObj) return rejectUpgrade(socket, entry, notFound('pods', pod));
     const up = (req.headers.upgrade ?? '').toLowerCase();
     if (up === 'websocket' && transports.includes('websocket')) {
       if (kindRaw === 'portforward' && req.headers['sec-websocket-protocol']) {
@@ -1012,10 +1046,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       }
       const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
       const pref = kindRaw === 'portforward' ? WS_PF_PREFERENCE : WS_PREFERENCE;
-      if (!pref.some((p) => offered.includes(p))) {
-        entry.status = 400;
-        return rejectUpgrade(socket, 400, status(400, 'BadRequest', `no supported WebSocket subprotocol in [${offered.join(', ')}]`));
-      }
+      if (!pref.some((p) => offered.includes(p))) return rejectUpgrade(socket, entry, status(400, 'BadRequest', `no supported WebSocket subprotocol in [${offered.join(', ')}]`));
       wss.handleUpgrade(req, socket, head, (ws) => {
         entry.status = 101;
         if (kindRaw === 'portforward') return wsPortForward(ws, ns, pod, u.searchParams);
@@ -1027,10 +1058,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       const offered = String(req.headers['x-stream-protocol-version'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
       const pref = kindRaw === 'portforward' ? ['portforward.k8s.io'] : SPDY_PREFERENCE;
       const proto = pref.find((p) => offered.includes(p)) ?? (offered.length === 0 ? '' : undefined);
-      if (proto === undefined) {
-        entry.status = 403;
-        return rejectUpgrade(socket, 403, status(403, 'Forbidden', `unable to upgrade: no common protocol in [${offered.join(', ')}]`));
-      }
+      if (proto === undefined) return rejectUpgrade(socket, entry, status(403, 'Forbidden', `unable to upgrade: no common protocol in [${offered.join(', ')}]`));
       entry.status = 101;
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n${proto ? `X-Stream-Protocol-Version: ${proto}\r\n` : ''}\r\n`);
       (socket as Socket).setNoDelay?.(true);
@@ -1040,8 +1068,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       spdyExec(session, proto || 'channel.k8s.io', kindRaw, ns, pod, u.searchParams);
       return;
     }
-    entry.status = 400;
-    rejectUpgrade(socket, 400, status(400, 'BadRequest', `unsupported upgrade: ${req.headers.upgrade ?? ''}`));
+    rejectUpgrade(socket, entry, status(400, 'BadRequest', `unsupported upgrade: ${req.headers.upgrade ?? ''}`));
   }
 
   /** the recorded copy of what the "container" wrote (bounded) */
@@ -1057,13 +1084,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     const structured = v5 || ws.protocol === 'v4.channel.k8s.io';
     const wantStdin = q.get('stdin') === 'true' || q.get('stdin') === '1';
     let onChunk: ((b: Buffer) => void) | undefined;
-    let stdinDone!: () => void;
-    const stdinClosed = new Promise<void>((r) => { stdinDone = r; });
-    const closeStdin = () => {
-      if (s.stdinClosed) return;
-      s.stdinClosed = true;
-      stdinDone();
-    };
+    const { closed: stdinClosed, close: closeStdin } = stdinEnd(s);
     if (!wantStdin) closeStdin();
     const send = (ch: number, data: string | Buffer) => {
       if (ws.readyState !== ws.OPEN) return;
@@ -1092,8 +1113,8 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     };
     void runContainerCommand(s.command, io).then((code) => {
       s.exitCode = code;
-      if (structured) send(3, JSON.stringify(exitStatus(code, s.command)));
-      else if (code !== 0) send(3, `command terminated with non-zero exit code: exit code ${code}`);
+      const report = exitReport(code, s.command, structured);
+      if (report !== undefined) send(3, report);
       ws.close(1000);
     });
   }
@@ -1108,13 +1129,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     const byType = new Map<string, SpdyStream>();
     let stdinChunks: Buffer[] = [];
     let onChunk: ((b: Buffer) => void) | undefined;
-    let stdinDone!: () => void;
-    const stdinClosed = new Promise<void>((r) => { stdinDone = r; });
-    const closeStdin = () => {
-      if (s.stdinClosed) return;
-      s.stdinClosed = true;
-      stdinDone();
-    };
+    const { closed: stdinClosed, close: closeStdin } = stdinEnd(s);
     if (!expected.has('stdin')) closeStdin();
     let started = false;
     session.onClose = () => {
@@ -1156,8 +1171,8 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
         s.exitCode = code;
         for (const t of ['stdout', 'stderr']) { const x = byType.get(t); if (x) session.end(x); }
         const err = byType.get('error')!;
-        if (proto === 'v4.channel.k8s.io' || proto === 'v5.channel.k8s.io') session.write(err, Buffer.from(JSON.stringify(exitStatus(code, s.command))));
-        else if (code !== 0) session.write(err, Buffer.from(`command terminated with non-zero exit code: exit code ${code}`));
+        const report = exitReport(code, s.command, proto === 'v4.channel.k8s.io' || proto === 'v5.channel.k8s.io');
+        if (report !== undefined) session.write(err, Buffer.from(report));
         session.end(err);
         const x = byType.get('stdin'); if (x) session.end(x);
         session.goAway();
@@ -1216,7 +1231,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     ...(clientCert ? { requestCert: true, rejectUnauthorized: false, ca: [clientCert.caPem] } : {}),
   }, (req, res) => {
     handle(req, res).catch((e: unknown) => {
-      if (!res.headersSent) sendJson(res, 500, status(500, 'InternalError', String(e)));
+      if (!res.headersSent) sendStatus(res, status(500, 'InternalError', String(e)));
       else res.destroy();
     });
   });

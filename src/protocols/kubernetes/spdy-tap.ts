@@ -1,5 +1,6 @@
 import { inflateRaw, InflateLimitError } from './raw-inflate.js';
 import {
+  feedTap,
   portStream,
   streamTypeName,
   TapViolation,
@@ -138,13 +139,10 @@ export class SpdyTap {
 
   push(from: Direction, chunk: Buffer): void {
     if (this.failed) return;
-    try {
-      this.consume(this.sides[from], chunk);
-    } catch (err) {
-      if (!(err instanceof TapViolation)) throw err;
+    feedTap('spdy', from, () => this.consume(this.sides[from], chunk), (m) => {
       this.failed = true;
-      this.sink.violation(`spdy ${from}: ${err.message}`);
-    }
+      this.sink.violation(m);
+    });
   }
 
   private consume(s: Side, chunk: Buffer): void {

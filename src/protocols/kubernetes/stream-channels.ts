@@ -62,3 +62,21 @@ export function portStream(port: number, kind: 'data' | 'error'): StreamName {
 export class TapViolation extends Error {
   override readonly name = 'TapViolation';
 }
+
+/**
+ * One `push()` into a tap: `consume` parses the chunk; a TapViolation it throws is handed to `fail`
+ * as "<transport> <from>: <message>" (the tap stops there), anything else is a bug and propagates.
+ */
+export function feedTap(
+  transport: 'websocket' | 'spdy',
+  from: Direction,
+  consume: () => void,
+  fail: (message: string) => void,
+): void {
+  try {
+    consume();
+  } catch (err) {
+    if (!(err instanceof TapViolation)) throw err;
+    fail(`${transport} ${from}: ${err.message}`);
+  }
+}

@@ -1,5 +1,6 @@
 import { SpdyTap, type SpdyTapLimits } from './spdy-tap.js';
 import {
+  feedTap,
   portStream,
   remotecommandStream,
   TapViolation,
@@ -131,12 +132,7 @@ export class WebSocketTap {
 
   push(from: Direction, chunk: Buffer): void {
     if (this.failed) return;
-    try {
-      this.consume(this.sides[from], chunk);
-    } catch (err) {
-      if (!(err instanceof TapViolation)) throw err;
-      this.fail(`websocket ${from}: ${err.message}`);
-    }
+    feedTap('websocket', from, () => this.consume(this.sides[from], chunk), (m) => this.fail(m));
   }
 
   private fail(message: string): void {

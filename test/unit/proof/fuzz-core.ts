@@ -380,6 +380,11 @@ export function fuzzRelayCase(seed: number): { commands: number; fatal: string |
 
 // ---- shared by the other targets (fuzz-ssh.ts, fuzz-kube.ts, fuzz-http.ts) ----
 
+/** A case's failure, naming the run's base seed and the case's own (either reproduces it). */
+function caseFailure(name: string, base: number, seed: number, e: unknown): Error {
+  return new Error(`${name}: run FUZZ_SEED=${base}, case seed ${seed}: ${(e as Error).message}`, { cause: e });
+}
+
 /** Runs `n` cases from seed `base`; a failure names the base and the case's own seed. Returns the time taken. */
 export function runCases(name: string, base: number, n: number, one: (seed: number) => unknown): number {
   const t0 = performance.now();
@@ -388,7 +393,7 @@ export function runCases(name: string, base: number, n: number, one: (seed: numb
     try {
       one(seed);
     } catch (e) {
-      throw new Error(`${name}: run FUZZ_SEED=${base}, case seed ${seed}: ${(e as Error).message}`, { cause: e });
+      throw caseFailure(name, base, seed, e);
     }
   }
   return performance.now() - t0;
@@ -402,7 +407,7 @@ export async function runCasesAsync(name: string, base: number, n: number, one: 
     try {
       await one(seed);
     } catch (e) {
-      throw new Error(`${name}: run FUZZ_SEED=${base}, case seed ${seed}: ${(e as Error).message}`, { cause: e });
+      throw caseFailure(name, base, seed, e);
     }
   }
   return performance.now() - t0;

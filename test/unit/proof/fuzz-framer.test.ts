@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initClassifier } from '../../../src/policy/classify.js';
-import { fuzzFramerCase, fuzzRelayCase } from './fuzz-core.js';
+import { fuzzFramerCase, fuzzRelayCase, runCases } from './fuzz-core.js';
 
 /**
  * Fuzzing the PostgreSQL framer and the relay (sans-IO) with seeded random and mutated frames:
@@ -18,28 +18,17 @@ const BASE = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED)
 const FRAMER_CASES = 20_000;
 const RELAY_CASES = 5_000;
 
-function run(name: string, n: number, one: (seed: number) => unknown): void {
-  for (let i = 0; i < n; i++) {
-    const seed = (BASE + i) >>> 0;
-    try {
-      one(seed);
-    } catch (e) {
-      throw new Error(`${name}: run FUZZ_SEED=${BASE}, case seed ${seed}: ${(e as Error).message}`, { cause: e });
-    }
-  }
-}
-
 describe(`fuzzing the PostgreSQL framer and relay (FUZZ_SEED=${BASE})`, () => {
   beforeAll(() => initClassifier());
 
   it(`framer: ${FRAMER_CASES} mutated and random streams, chunked at random`, () => {
-    run('framer', FRAMER_CASES, fuzzFramerCase);
+    runCases('framer', BASE, FRAMER_CASES, fuzzFramerCase);
   });
 
   it(`relay (allowAll): ${RELAY_CASES} mutated client and server streams, interleaved`, () => {
     const outcomes = new Map<string, number>();
     let commands = 0;
-    run('relay', RELAY_CASES, (seed) => {
+    runCases('relay', BASE, RELAY_CASES, (seed) => {
       const r = fuzzRelayCase(seed);
       commands += r.commands;
       outcomes.set(r.fatal ?? 'none', (outcomes.get(r.fatal ?? 'none') ?? 0) + 1);
@@ -64,7 +53,7 @@ describe(`fuzzing the PostgreSQL framer and relay (FUZZ_SEED=${BASE})`, () => {
       }
     };
     try {
-      expect(() => run('framer', 2_000, fuzzFramerCase)).toThrow(/case seed \d+: .*(limit|allocated|error)/);
+      expect(() => runCases('framer', BASE, 2_000, fuzzFramerCase)).toThrow(/case seed \d+: .*(limit|allocated|error)/);
     } finally {
       Framer.prototype.push = orig;
     }
