@@ -38,6 +38,7 @@ const isDigitAt = (b: Uint8Array, i: number, end: number): boolean => i < end &&
  */
 export class Spans {
   at: number[] = [];
+  /** entries of `at` in use: two per span */
   n = 0;
   reset(): void {
     this.n = 0;
@@ -139,11 +140,12 @@ function phoneRun(b: Uint8Array, start: number, end: number): number {
 /** detectors.ts standalone(): not glued to a neighbouring token (`glue`: the characters that glue when a digit follows) */
 function standalone(b: Uint8Array, s: number, e: number, start: number, end: number, glueSpace: boolean): boolean {
   if ((kind(b, s - 1, start, end) & WORD) !== 0 || (kind(b, e, start, end) & WORD) !== 0) return false;
-  const glue = (c: number): boolean => c === 0x2e || c === 0x2d || (glueSpace && c === 0x20);
-  if (s - start > 1 && isDigitAt(b, s - 2, end) && glue(b[s - 1]!)) return false;
-  if (e < end && isDigitAt(b, e + 1, end) && glue(b[e]!)) return false;
+  if (s - start > 1 && isDigitAt(b, s - 2, end) && glues(b[s - 1]!, glueSpace)) return false;
+  if (e < end && isDigitAt(b, e + 1, end) && glues(b[e]!, glueSpace)) return false;
   return true;
 }
+
+const glues = (c: number, space: boolean): boolean => c === 0x2e || c === 0x2d || (space && c === 0x20);
 
 function digitsIn(b: Uint8Array, s: number, e: number): number {
   let n = 0;
