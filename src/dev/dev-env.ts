@@ -5,6 +5,7 @@ import { generateSigningKeys } from '../ledger/checkpoint.js';
 import { configPath, connectionPassword, type LoadedConfig } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import { startDevIssuer, type DevIssuer } from '../identity/dev-issuer.js';
+import { GatehouseError } from '../core/errors.js';
 import { seedOrdersDemo } from './demo-seed.js';
 import { startPgCluster, type PgCluster } from './pg-cluster.js';
 
@@ -63,7 +64,7 @@ export async function startDevEnvironment(loaded: LoadedConfig, log: Logger): Pr
         ...(id.ciJobClaim ? { ciJobClaim: id.ciJobClaim } : {}),
       });
       if (issuer.issuer !== id.issuer) {
-        throw new Error(`dev.issuer runs at ${issuer.issuer} but identity.issuer is ${id.issuer}; make them equal`);
+        throw new GatehouseError('GH_ERR_CONFIG_INVALID', `dev.issuer runs at ${issuer.issuer} but identity.issuer is ${id.issuer}; make them equal`);
       }
     }
     if (dev?.postgres) {

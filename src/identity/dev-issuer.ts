@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import Provider from 'oidc-provider';
 import type { DevClient, DevLoginClient, DevUser } from '../core/config.js';
+import { GatehouseError } from '../core/errors.js';
 import { handleInteraction, type InteractionProvider } from './dev-login-form.js';
 
 /**
@@ -84,7 +85,7 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
   const host = opts.host ?? '127.0.0.1';
   const server: Server = createServer();
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e) => reject(new GatehouseError('GH_ERR_CONFIG_INVALID', `dev.issuer: cannot listen on ${host}:${opts.port ?? 0}: ${e.message} (another gateway on this config still running? or change dev.issuer.port and identity.issuer)`)));
     server.listen(opts.port ?? 0, host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;

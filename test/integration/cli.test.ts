@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +56,26 @@ describe('gatehouse CLI', () => {
     const served = sessions.find((s) => s.subject === 'ci-agent');
     expect(served).toMatchObject({ status: 'ok' });
     servedSession = served!.id;
+  });
+
+  it('serve whose dev issuer port is taken: one clear line naming the port, exit 2, no stack trace', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const raw = parse(readFileSync(env.configFile, 'utf8')) as Record<string, Record<string, unknown>>;
+      raw.identity = { ...raw.identity, issuer: `http://127.0.0.1:${port}` };
+      raw.dev = { issuer: { port, clients: [{ clientId: 'ci-agent', clientSecret: 'ci-agent-secret-1', groups: ['ci-agents'] }] } };
+      const file = `${env.dir}/busy-issuer.yaml`;
+      writeFileSync(file, stringify(raw));
+      const r = await node(['serve', '--config', file], { TEST_ORDERS_PASSWORD: 'orders-app-Upstream-Secret-7f3c9' });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`gatehouse: dev.issuer: cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`);
+      expect(r.stderr).toContain('[GH_ERR_CONFIG_INVALID]');
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      busy.close();
+    }
   });
 
   it('report --format json has the documented keys', async () => {
