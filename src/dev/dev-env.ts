@@ -70,7 +70,15 @@ export async function startDevEnvironment(loaded: LoadedConfig, log: Logger): Pr
     if (dev?.postgres) {
       const dir = configPath(loaded, dev.postgres.dataDir);
       log.info({ dir, port: dev.postgres.port }, 'starting the demo PostgreSQL (development only); the first start takes a few seconds');
-      postgres = await startPgCluster({ dir, port: dev.postgres.port, superuserPassword: superuserPassword(dir), reuse: true, log });
+      try {
+        postgres = await startPgCluster({ dir, port: dev.postgres.port, superuserPassword: superuserPassword(dir), reuse: true, log });
+      } catch (e) {
+        throw new GatehouseError(
+          'GH_ERR_CONFIG_INVALID',
+          `dev.postgres: the demo PostgreSQL did not start on 127.0.0.1:${dev.postgres.port} (is the port taken, by another gateway on this config or a demo server left running? its log: ${join(dir, 'postgres.log')})`,
+          { detail: (e as Error).message.split('\n')[0] },
+        );
+      }
       // the demo database is for the connections that point at the demo cluster
       for (const c of loaded.config.connections) {
         if (c.type !== 'postgres' || c.port !== postgres.port || (c.host !== '127.0.0.1' && c.host !== 'localhost')) continue;

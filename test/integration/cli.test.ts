@@ -78,6 +78,26 @@ describe('gatehouse CLI', () => {
     }
   });
 
+  it('serve whose demo PostgreSQL port is taken: one clear line naming the port and the server log, exit 2', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const raw = parse(readFileSync(env.configFile, 'utf8')) as Record<string, unknown>;
+      raw.dev = { postgres: { port, dataDir: './busy-demo-postgres' } };
+      const file = `${env.dir}/busy-postgres.yaml`;
+      writeFileSync(file, stringify(raw));
+      const r = await node(['serve', '--config', file], { TEST_ORDERS_PASSWORD: 'orders-app-Upstream-Secret-7f3c9' });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`gatehouse: dev.postgres: the demo PostgreSQL did not start on 127.0.0.1:${port}`);
+      expect(r.stderr).toContain('busy-demo-postgres/postgres.log');
+      expect(r.stderr).toContain('[GH_ERR_CONFIG_INVALID]');
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      busy.close();
+    }
+  });
+
   it('report --format json has the documented keys', async () => {
     const r = await node(['report', servedSession, '--config', serveConfig, '--format', 'json']);
     expect(r.code, r.stderr).toBe(0);
