@@ -39,7 +39,12 @@ export async function verify(opts: { config?: string; publicKey?: string; witnes
   let publicKey: KeyObject | null = opts.publicKey ? readPublicKey(opts.publicKey) : null;
   let keySource = 'the given public key';
   if (!publicKey && cp?.signingKeyFile && existsSync(configPath(loaded, cp.signingKeyFile))) {
-    publicKey = createPublicKey(parsePrivateKey(readFileSync(configPath(loaded, cp.signingKeyFile), 'utf8')));
+    const file = configPath(loaded, cp.signingKeyFile);
+    try {
+      publicKey = createPublicKey(parsePrivateKey(readFileSync(file, 'utf8')));
+    } catch (e) {
+      throw new GatehouseError('GH_ERR_CONFIG_INVALID', `ledger.checkpoints.signingKeyFile ${file}: not a usable Ed25519 private key: ${(e as Error).message}`);
+    }
     keySource = "the gateway's own signing key";
   }
   const witnessFile = opts.witness ?? (cp?.witnessFile ? configPath(loaded, cp.witnessFile) : undefined);

@@ -154,6 +154,18 @@ describe('gatehouse CLI', () => {
     expect(bad.stdout).toContain(`seq ${seq}`);
   });
 
+  it('verify with a signing key file that is not an Ed25519 key: one clear line naming the file, exit 2', async () => {
+    const raw = parse(readFileSync(serveConfig, 'utf8')) as Record<string, Record<string, unknown>>;
+    raw.ledger = { ...raw.ledger, checkpoints: { signingKeyFile: './not-a-key.pem' } };
+    const file = `${env.dir}/bad-key.yaml`;
+    writeFileSync(file, stringify(raw));
+    writeFileSync(`${env.dir}/not-a-key.pem`, '-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n');
+    const r = await node(['verify', '--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`gatehouse: ledger.checkpoints.signingKeyFile ${env.dir}/not-a-key.pem: not a usable Ed25519 private key`);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('token prints a usable access token from the issuer', async () => {
     const r = await node(['token', '--config', env.configFile, '--client', 'ci-agent', '--client-secret', 'ci-agent-secret']);
     expect(r.code, r.stderr).toBe(0);
