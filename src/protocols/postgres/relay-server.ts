@@ -261,7 +261,7 @@ export class ServerSide {
       r?.copyData(replacement ? replacement.subarray(5) : body, body.length);
       return;
     }
-    // DataRow of a masked result: rewritten straight into the output
+    // DataRow of a masked result
     const plan = r?.maskPlan;
     const rewrite = plan ? (r.maskFn ??= (i, b, start, end) => m.maskValue(plan, i, b, start, end, r.tally, r.maskCounts)) : null;
     // written straight into the output's block (no view, no copy of its own); or, when every change
