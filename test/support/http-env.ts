@@ -50,6 +50,19 @@ export function* patternChunks(total: number, chunk = 64 * 1024): Generator<Buff
   }
 }
 
+/** Writes patternChunks(total) to a response as fast as it drains, then ends it. */
+export function writePattern(res: ServerResponse, total: number): void {
+  const chunks = patternChunks(total);
+  const pump = (): void => {
+    for (;;) {
+      const next = chunks.next();
+      if (next.done) return void res.end();
+      if (!res.write(next.value)) return void res.once('drain', pump);
+    }
+  };
+  pump();
+}
+
 export interface HttpEnv {
   dir: string;
   idp: DevIssuer;
@@ -93,15 +106,7 @@ function upstreamHandler(seen: SeenRequest[], held: Set<ServerResponse>) {
       if (u.pathname.endsWith('/download')) {
         const total = Number(u.searchParams.get('bytes') ?? '0');
         res.writeHead(200, { 'content-type': 'application/octet-stream' });
-        const chunks = patternChunks(total);
-        const pump = () => {
-          for (;;) {
-            const next = chunks.next();
-            if (next.done) return void res.end();
-            if (!res.write(next.value)) return void res.once('drain', pump);
-          }
-        };
-        pump();
+        writePattern(res, total);
         return;
       }
       const body = JSON.stringify({ method: entry.method, url: entry.url, headers: entry.headers, bodyBytes: bytes, bodySha256: entry.bodySha256 });

@@ -15,7 +15,7 @@ export class Emitter<T> {
   private block: Buffer | null = null;
   private used = 0;
   private segStart = 0;
-  private lastSize = 0;
+  private lastAt = 0;
 
   /** Starts a new chunk. */
   begin(chunk: Buffer): void {
@@ -63,7 +63,7 @@ export class Emitter<T> {
     }
     const at = this.used;
     this.used += n;
-    this.lastSize = n;
+    this.lastAt = at;
     return at;
   }
 
@@ -74,7 +74,7 @@ export class Emitter<T> {
 
   /** The offset the last room() gave. */
   get lastRoom(): number {
-    return this.used - this.lastSize;
+    return this.lastAt;
   }
 
   private flushRun(): void {

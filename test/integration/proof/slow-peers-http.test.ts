@@ -3,7 +3,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../../src/core/events.js';
-import { patternChunks, startHttpEnv, type HttpEnv } from '../../support/http-env.js';
+import { startHttpEnv, writePattern, type HttpEnv } from '../../support/http-env.js';
 import { settled } from './settled.js';
 
 /**
@@ -37,15 +37,7 @@ async function startUpstream(): Promise<Upstream> {
     written.set(req.url ?? '', () => sock.bytesWritten - base);
     if (req.url?.endsWith('/big')) {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(TOTAL) });
-      const chunks = patternChunks(TOTAL);
-      const pump = () => {
-        for (;;) {
-          const next = chunks.next();
-          if (next.done) return void res.end();
-          if (!res.write(next.value)) return void res.once('drain', pump);
-        }
-      };
-      pump();
+      writePattern(res, TOTAL);
     } else if (req.url?.endsWith('/stall')) {
       // headers and 1 MiB of body, then nothing: a stuck upstream
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(8 * MB) });

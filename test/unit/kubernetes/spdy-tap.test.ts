@@ -11,7 +11,7 @@ import { constants as zc, createDeflate, type Deflate } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { SPDY3_DICTIONARY, SPDY3_DICTIONARY_ID, SpdyTap } from '../../../src/protocols/kubernetes/spdy-tap.js';
 import type { Direction, TapSink } from '../../../src/protocols/kubernetes/stream-channels.js';
-import { Recorder, bytewise, feed, randomCuts, whole, type Cut, type Segment, type TapEvent } from './tap-support.js';
+import { Recorder, bytewise, feed, randomCuts, spdyControl, whole, type Cut, type Segment, type TapEvent } from './tap-support.js';
 import { prng } from '../proof/fuzz-core.js';
 
 // ---- an independent SPDY/3 encoder: spdy-transport's copy of the dictionary, Node's deflate ----
@@ -53,15 +53,7 @@ class HeaderEncoder {
   }
 }
 
-// control: 1 | version(15) | type(16) | flags(8) | length(24) ; data: 0 | stream-id(31) | flags(8) | length(24)
-function control(type: number, flags: number, body: Buffer): Buffer {
-  const h = Buffer.alloc(8);
-  h.writeUInt16BE(0x8003, 0);
-  h.writeUInt16BE(type, 2);
-  h[4] = flags;
-  h.writeUIntBE(body.length, 5, 3);
-  return Buffer.concat([h, body]);
-}
+// data: 0 | stream-id(31) | flags(8) | length(24)
 function data(id: number, payload: string | Buffer, fin = false): Buffer {
   const body = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
   const h = Buffer.alloc(8);
@@ -72,14 +64,14 @@ function data(id: number, payload: string | Buffer, fin = false): Buffer {
 }
 const FIN = 1;
 const synStream = (id: number, block: Buffer, flags = 0): Buffer =>
-  control(1, flags, Buffer.concat([u32(id), u32(0), Buffer.from([0, 0]), block]));
-const synReply = (id: number, block: Buffer, flags = 0): Buffer => control(2, flags, Buffer.concat([u32(id), block]));
-const headersFrame = (id: number, block: Buffer, flags = 0): Buffer => control(8, flags, Buffer.concat([u32(id), block]));
-const rst = (id: number, status: number): Buffer => control(3, 0, Buffer.concat([u32(id), u32(status)]));
-const goaway = (last: number, status: number): Buffer => control(7, 0, Buffer.concat([u32(last), u32(status)]));
-const settings = (): Buffer => control(4, 0, Buffer.concat([u32(1), u32(0x00000007), u32(65536)]));
-const ping = (id: number): Buffer => control(6, 0, u32(id));
-const windowUpdate = (id: number, delta: number): Buffer => control(9, 0, Buffer.concat([u32(id), u32(delta)]));
+  spdyControl(1, flags, Buffer.concat([u32(id), u32(0), Buffer.from([0, 0]), block]));
+const synReply = (id: number, block: Buffer, flags = 0): Buffer => spdyControl(2, flags, Buffer.concat([u32(id), block]));
+const headersFrame = (id: number, block: Buffer, flags = 0): Buffer => spdyControl(8, flags, Buffer.concat([u32(id), block]));
+const rst = (id: number, status: number): Buffer => spdyControl(3, 0, Buffer.concat([u32(id), u32(status)]));
+const goaway = (last: number, status: number): Buffer => spdyControl(7, 0, Buffer.concat([u32(last), u32(status)]));
+const settings = (): Buffer => spdyControl(4, 0, Buffer.concat([u32(1), u32(0x00000007), u32(65536)]));
+const ping = (id: number): Buffer => spdyControl(6, 0, u32(id));
+const windowUpdate = (id: number, delta: number): Buffer => spdyControl(9, 0, Buffer.concat([u32(id), u32(delta)]));
 
 // ---- a recording sink and chunking helpers (the same as in websocket-tap.test.ts) ----
 
@@ -110,7 +102,7 @@ async function execConversation(): Promise<{ segments: Segment[]; expected: TapE
     ['server', Buffer.concat([synReply(5, await s.block({})), synReply(7, await s.block({})), synReply(9, await s.block({}))])],
     ['client', Buffer.concat([data(3, 'ls -la\n'), data(9, '{"Width":80,"Height":24}'), ping(1)])],
     ['server', Buffer.concat([ping(1), data(5, 'total 0\n'), windowUpdate(3, 1000), data(7, 'warning: x\n')])],
-    ['server', Buffer.concat([control(0x20, 0, Buffer.from('unknown frame type, skipped')), data(5, 'drwx .\n')])],
+    ['server', Buffer.concat([spdyControl(0x20, 0, Buffer.from('unknown frame type, skipped')), data(5, 'drwx .\n')])],
     ['client', data(3, '', true)],
     ['server', headersFrame(5, await s.block({ trailer: 'x' }), FIN)],
     ['server', data(7, '', true)],
@@ -330,7 +322,7 @@ describe('SpdyTap violations', () => {
 
   it('a data frame for a stream never opened, a short RST_STREAM', () => {
     expect(firstViolation(run([['server', data(2, 'x')]], whole))).toMatch(/never opened/);
-    expect(firstViolation(run([['server', control(3, 0, u32(1))]], whole))).toMatch(/control frame type 3/);
+    expect(firstViolation(run([['server', spdyControl(3, 0, u32(1))]], whole))).toMatch(/control frame type 3/);
   });
 
   it('fuzz: mutated streams never throw and report at most one violation, last', async () => {

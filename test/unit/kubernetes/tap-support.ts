@@ -62,3 +62,13 @@ export function feed(push: (from: Direction, chunk: Buffer) => void, segments: r
     }
   }
 }
+
+/** A SPDY/3 control frame: 1 | version(15) | type(16) | flags(8) | length(24), then the body. */
+export function spdyControl(type: number, flags: number, body: Buffer): Buffer {
+  const h = Buffer.alloc(8);
+  h.writeUInt16BE(0x8003, 0);
+  h.writeUInt16BE(type, 2);
+  h[4] = flags;
+  h.writeUIntBE(body.length, 5, 3);
+  return Buffer.concat([h, body]);
+}

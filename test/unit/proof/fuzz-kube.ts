@@ -4,6 +4,7 @@ import { SPDY3_DICTIONARY, SPDY_TAP_DEFAULTS, SpdyTap } from '../../../src/proto
 import type { Direction, StreamName, TapSink } from '../../../src/protocols/kubernetes/stream-channels.js';
 import { WEBSOCKET_SUBPROTOCOLS, WebSocketTap } from '../../../src/protocols/kubernetes/websocket-tap.js';
 import { feedScript, mutateScript, prng, type Rng, type Segment } from './fuzz-core.js';
+import { spdyControl } from '../kubernetes/tap-support.js';
 
 /**
  * Fuzz targets of the Kubernetes gateway's sans-IO parts, on fuzz-core.ts's helpers: the
@@ -264,14 +265,6 @@ class Compressor {
   }
 }
 
-function control(type: number, flags: number, body: Buffer): Buffer {
-  const h = Buffer.alloc(8);
-  h.writeUInt16BE(0x8003, 0);
-  h.writeUInt16BE(type, 2);
-  h[4] = flags;
-  h.writeUIntBE(body.length, 5, 3);
-  return Buffer.concat([h, body]);
-}
 function dataFrame(id: number, payload: Buffer, flags: number): Buffer {
   const h = Buffer.alloc(8);
   h.writeUInt32BE(id & 0x7fffffff, 0);
@@ -300,21 +293,21 @@ function spdyScript(r: Rng): Segment[] {
       next += 2;
       open.push(id);
       const block = z[0]!.block(nameValues(r.pick(STREAM_HEADERS)));
-      seg(0, control(1, r.next() < 0.1 ? 1 : 0, Buffer.concat([u32(id), u32(0), Buffer.from([0, 0]), block])));
-      if (r.next() < 0.7) seg(1, control(2, 0, Buffer.concat([u32(id), z[1]!.block(nameValues([]))])));
+      seg(0, spdyControl(1, r.next() < 0.1 ? 1 : 0, Buffer.concat([u32(id), u32(0), Buffer.from([0, 0]), block])));
+      if (r.next() < 0.7) seg(1, spdyControl(2, 0, Buffer.concat([u32(id), z[1]!.block(nameValues([]))])));
     } else if (k <= 6) {
       const from = r.next() < 0.5 ? 0 : 1;
       seg(from, dataFrame(r.pick(open), Buffer.from(r.pick(PAYLOADS)), r.next() < 0.2 ? 1 : 0));
     } else if (k === 7) {
-      seg(r.next() < 0.5 ? 0 : 1, control(3, 0, Buffer.concat([u32(r.pick(open)), u32(5)])));
+      seg(r.next() < 0.5 ? 0 : 1, spdyControl(3, 0, Buffer.concat([u32(r.pick(open)), u32(5)])));
     } else if (k === 8) {
-      seg(r.next() < 0.5 ? 0 : 1, r.pick([control(6, 0, u32(1)), control(4, 0, Buffer.concat([u32(1), u32(7), u32(65536)])), control(9, 0, Buffer.concat([u32(1), u32(100)]))]));
+      seg(r.next() < 0.5 ? 0 : 1, r.pick([spdyControl(6, 0, u32(1)), spdyControl(4, 0, Buffer.concat([u32(1), u32(7), u32(65536)])), spdyControl(9, 0, Buffer.concat([u32(1), u32(100)]))]));
     } else {
       const from = r.next() < 0.5 ? 0 : 1;
-      seg(from, control(8, r.next() < 0.5 ? 1 : 0, Buffer.concat([u32(r.pick(open)), z[from]!.block(nameValues([['x', 'y']]))])));
+      seg(from, spdyControl(8, r.next() < 0.5 ? 1 : 0, Buffer.concat([u32(r.pick(open)), z[from]!.block(nameValues([['x', 'y']]))])));
     }
   }
-  if (r.next() < 0.2) seg(r.next() < 0.5 ? 0 : 1, control(7, 0, Buffer.concat([u32(next - 2), u32(0)])));
+  if (r.next() < 0.2) seg(r.next() < 0.5 ? 0 : 1, spdyControl(7, 0, Buffer.concat([u32(next - 2), u32(0)])));
   return out;
 }
 
