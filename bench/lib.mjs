@@ -4,7 +4,7 @@
 // dependencies beyond Node's own modules; nothing of the built project (dist/) is imported here, so
 // a bench can say "build first" before it loads dist/.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -226,7 +226,7 @@ export function findOrInstallPgbouncer() {
  * @param {number} [o.fds] raise the open files limit to this first (`ulimit -n` in a shell)
  * @param {(port: number) => unknown} o.probe throws (or rejects) while pgbouncer does not answer
  * @param {Array<() => unknown>} o.cleanups
- * @returns {Promise<{ port: number, dir: string, child: import('node:child_process').ChildProcess, stderr: () => string }>}
+ * @returns {Promise<{ port: number, dir: string, child: import('node:child_process').ChildProcess, pid: () => number, stderr: () => string }>}
  */
 export async function startPgbouncer({ bouncer, dir, upstreamPort, maxClientConn, defaultPoolSize, extra = [], fds = 0, probe, cleanups }) {
   const port = await freePort();
@@ -273,7 +273,8 @@ export async function startPgbouncer({ bouncer, dir, upstreamPort, maxClientConn
       await sleep(100);
     }
   }
-  return { port, dir: bdir, child, stderr: () => err };
+  const pid = () => Number(readFileSync(join(bdir, 'pgbouncer.pid'), 'utf8').trim());
+  return { port, dir: bdir, child, pid, stderr: () => err };
 }
 
 /**
@@ -343,6 +344,30 @@ export async function startGatewayProcess({ config, nodeArgs = [], keepStderr = 
     child.once('exit', (code) => rej(new Error(`gatehouse serve exited ${code}: ${err}`)));
   });
   return { child, stop, stderr: () => err };
+}
+
+/** Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`, 100 on Linux). */
+let clkTck = 0;
+
+/**
+ * CPU time a process has used so far, from /proc (Linux): the whole process (all its threads) and
+ * its main thread (the task whose id is the pid), in seconds. Null when the process is gone or
+ * /proc is not there. Resolution: one clock tick (10 ms), so read it around runs of seconds.
+ * @param {number} pid
+ * @returns {{ total: number, main: number } | null}
+ */
+export function processCpu(pid) {
+  if (!clkTck) clkTck = Number(sh('getconf', ['CLK_TCK']).trim()) || 100;
+  const ticks = (file) => {
+    // fields after the command name (which may hold spaces, so split after its closing parenthesis)
+    const rest = readFileSync(file, 'utf8').split(') ').pop().split(' ');
+    return Number(rest[11]) + Number(rest[12]); // utime + stime (fields 14 and 15 of stat)
+  };
+  try {
+    return { total: ticks(`/proc/${pid}/stat`) / clkTck, main: ticks(`/proc/${pid}/task/${pid}/stat`) / clkTck };
+  } catch {
+    return null;
+  }
 }
 
 /**

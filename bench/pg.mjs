@@ -23,7 +23,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { join } from 'node:path';
 import {
   PASSWORD, PGBIN, cleanupStack, benchDir, createBenchDatabase, elapsedSeconds, findOrInstallPgbouncer, fsyncProbe, gitDescribe, here, isRoot, log,
-  freePort, machineInfo, median, parseArgs, reportHeader, resultName, root, sh, startBenchIssuer, startCluster, startGatewayProcess, startPgbouncer,
+  freePort, machineInfo, median, parseArgs, processCpu, reportHeader, resultName, root, sh, startBenchIssuer, startCluster, startGatewayProcess, startPgbouncer,
   uptime, which, writeGatewayConfig, writeResults,
 } from './lib.mjs';
 
@@ -85,7 +85,7 @@ try {
         bouncer, dir, upstreamPort: pgPort, maxClientConn: 500, defaultPoolSize: 100, extra: ['ignore_startup_parameters = extra_float_digits'], cleanups,
         probe: (bPort) => sh('psql', ['-X', '-q', '-h', '127.0.0.1', '-p', String(bPort), '-U', 'bench', '-d', 'bench', '-c', 'SELECT 1'], { env: { ...pgEnv, PGPORT: String(bPort) } }),
       });
-      variants.pgbouncer = { port: b.port, password: async () => PASSWORD };
+      variants.pgbouncer = { port: b.port, password: async () => PASSWORD, pid: b.pid };
     }
   }
 
@@ -101,7 +101,7 @@ try {
     const profDir = join(here, 'results', `prof-${started.toISOString().slice(0, 16).replace(/[-:]/g, '')}-${g}`);
     const nodeArgs = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
     const { child, stop, stderr } = await startGatewayProcess({ config: configFile, nodeArgs, cleanups });
-    variants[g] = { port: gPort, password: () => idp.token('bench'), child, profDir, stderr, stop, ledger: join(gdir, 'ledger.db') };
+    variants[g] = { port: gPort, password: () => idp.token('bench'), child, pid: () => child.pid, profDir, stderr, stop, ledger: join(gdir, 'ledger.db') };
   }
 
   // ---- one pgbench run
@@ -112,6 +112,8 @@ try {
     const args = ['-h', '127.0.0.1', '-p', String(v.port), '-U', 'bench', '-n', '-T', String(SECONDS), '-c', String(clients), '-j', String(Math.min(2, clients)),
       '-M', mode, ...(workload === 'select' ? ['-S'] : []), '-l', `--log-prefix=${prefix}`, 'bench'];
     const env = { ...process.env, PGPASSWORD: await v.password(), PGSSLMODE: 'disable' };
+    // the proxy's own CPU time over the run (pgbouncer, the gateway): what a transaction costs it
+    const cpu0 = v.pid ? processCpu(v.pid()) : null;
     const res = await new Promise((res) => {
       const c = spawn(pgbench, args, { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
       let o = '';
@@ -133,13 +135,15 @@ try {
       }
       rmSync(join(dir, f));
     }
+    const cpu1 = v.pid ? processCpu(v.pid()) : null;
     lat.sort((a, b) => a - b);
+    const perTxn = (k) => (cpu0 && cpu1 && lat.length ? ((cpu1[k] - cpu0[k]) * 1e6) / lat.length : NaN);
     const q = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] / 1000 : NaN);
     if (res.code !== 0 || !Number.isFinite(tps)) {
       log(`  ${variant}: pgbench exited ${res.code}: ${(res.err || res.out).trim().split('\n').slice(-3).join(' | ')}`);
       if (GATEHOUSE_VARIANTS.includes(variant)) log(`  gateway stderr: ${v.stderr().trim().split('\n').slice(-3).join(' | ')}`);
     }
-    return { tps, p50: q(0.5), p99: q(0.99), txns: lat.length, failed, exit: res.code };
+    return { tps, p50: q(0.5), p99: q(0.99), txns: lat.length, failed, exit: res.code, cpuUsPerTxn: perTxn('total'), mainCpuUsPerTxn: perTxn('main') };
   }
 
   // ---- this disk's fsync: the floor under every write-ahead append (4 KiB write + fsync, 200 times, in the ledger's directory)
@@ -176,7 +180,10 @@ try {
     res.summary = {};
     for (const n of names) {
       const runs = res.runs[n];
-      res.summary[n] = { tps: spread(runs.map((x) => x.tps)), p50: spread(runs.map((x) => x.p50)), p99: spread(runs.map((x) => x.p99)) };
+      res.summary[n] = {
+        tps: spread(runs.map((x) => x.tps)), p50: spread(runs.map((x) => x.p50)), p99: spread(runs.map((x) => x.p99)),
+        cpuUsPerTxn: spread(runs.map((x) => x.cpuUsPerTxn)), mainCpuUsPerTxn: spread(runs.map((x) => x.mainCpuUsPerTxn)),
+      };
     }
     const per = (a, b, f) => (variants[a] && variants[b] ? spread(res.runs[a].map((x, i) => f(x, res.runs[b][i]))) : null);
     const ratiosOf = (g) => ({
@@ -270,6 +277,18 @@ try {
     for (const res of results) {
       const r = res.ratios.process;
       md.push(`| ${res.workload === 'select' ? 'select-only' : 'TPC-B-like'} | ${res.mode} | ${res.clients} | ${sp(r.vsDirectTps, 3)} | ${sp(r.vsPgbouncerTps, 3)} | ${sp(r.addedP50Ms, 3)} | ${sp(r.addedP99Ms, 3)} |`);
+    }
+  }
+  const proxies = names.filter((n) => variants[n].pid);
+  if (proxies.length) {
+    md.push('', 'CPU time the proxy process used per pgbench transaction, in µs (from /proc, its utime + stime over each run divided by the transactions; median over rounds, min–max). For Gatehouse, "main" is its main thread, the rest is the ledger\'s writer thread and Node\'s own threads (GC, I/O):', '');
+    md.push(`| workload | protocol | clients | ${proxies.map((n) => (GATEHOUSE_VARIANTS.includes(n) ? `${n} (main)` : n)).join(' | ')} |`, `| --- | --- | ---: | ${proxies.map(() => '---:').join(' | ')} |`);
+    for (const res of results) {
+      const cells = proxies.map((n) => {
+        const s = res.summary[n];
+        return GATEHOUSE_VARIANTS.includes(n) ? `${sp(s.cpuUsPerTxn, 0)} (${f(s.mainCpuUsPerTxn.median, 0)})` : sp(s.cpuUsPerTxn, 0);
+      });
+      md.push(`| ${res.workload === 'select' ? 'select-only' : 'TPC-B-like'} | ${res.mode} | ${res.clients} | ${cells.join(' | ')} |`);
     }
   }
   md.push('', `This disk's fsync (4 KiB write + fsync, 200 times, before the rounds): p50 ${fsync.p50.toFixed(3)} ms, p99 ${fsync.p99.toFixed(3)} ms.`);
