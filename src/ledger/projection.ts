@@ -106,13 +106,17 @@ export function sessionOps(seq: number, sessionId: string, time: number, event: 
   }
 }
 
+type SequencedRow = { seq: number; time: number; sessionId: string; event: AuditEvent; payload: string; prevHash: string; hash: string };
+
+/** The SQL that stores one sequenced record (the chain itself, without its projections). */
+export function recordInsert(r: SequencedRow): SqlOp {
+  return {
+    sql: 'INSERT INTO records (seq, time_us, session_id, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    params: [r.seq, r.time, r.sessionId, r.event.type, r.payload, r.prevHash, r.hash],
+  };
+}
+
 /** The SQL of one sequenced record: the record itself and its projections. */
-export function recordOps(r: { seq: number; time: number; sessionId: string; event: AuditEvent; payload: string; prevHash: string; hash: string }): SqlOp[] {
-  return [
-    {
-      sql: 'INSERT INTO records (seq, time_us, session_id, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      params: [r.seq, r.time, r.sessionId, r.event.type, r.payload, r.prevHash, r.hash],
-    },
-    ...sessionOps(r.seq, r.sessionId, r.time, r.event),
-  ];
+export function recordOps(r: SequencedRow): SqlOp[] {
+  return [recordInsert(r), ...sessionOps(r.seq, r.sessionId, r.time, r.event)];
 }

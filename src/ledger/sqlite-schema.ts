@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { GatehouseError } from '../core/errors.js';
 
 /** Schema versions this binary knows. Migrations run in order at start; a newer store is refused. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** What retention leaves of a record's payload (its hash, links and place in the tree stay). */
 export const PRUNED_PAYLOAD = '{"pruned":true}';
@@ -97,6 +97,11 @@ const MIGRATIONS: Record<number, string> = {
   // search by token hash
   4: `
     CREATE INDEX sessions_token_sha256 ON sessions (token_sha256);
+  `,
+  // the projections (sessions, commands, full-text index) are filled behind the records (sqlite.ts):
+  // the last record they hold; a store of version 4 has every record projected
+  5: `
+    INSERT OR REPLACE INTO meta (key, value) SELECT 'projected_seq', CAST(coalesce(max(seq), 0) AS TEXT) FROM records;
   `,
 };
 

@@ -9,7 +9,8 @@ import type { AuditEvent, AuditEventType, Protocol, SessionStatus } from '../cor
 import { GENESIS_HASH } from './canonical.js';
 import type {
   LedgerHead, LedgerReader, LedgerStore, LedgerRecord, NewRecord, SessionFilter, SessionSummary, StoredRecord, AppendOptions } from './ledger.js';
-import { recordOps, type SqlOp } from './projection.js';
+import { recordInsert, type SqlOp } from './projection.js';
+import { catchUp, projectedSeq, SqliteProjector } from './sqlite-projector.js';
 import { checkReadable, migrate, PRUNED_PAYLOAD } from './sqlite-schema.js';
 import { SqliteWriteThread } from './sqlite-writer.js';
 import { GroupCommitter } from './group-commit.js';
@@ -63,6 +64,8 @@ export class SqliteLedger implements LedgerStore {
   private readonly db: BetterSqlite3.Database;
   private readonly writer: SqliteWriteThread | null;
   private readonly log: GroupCommitter<SqlOp[]> | null = null;
+  /** the sessions, commands and full-text projections, filled behind the records (sqlite-projector.ts) */
+  private readonly projector: SqliteProjector | null = null;
   private closing: Promise<void> | null = null;
 
   constructor(readonly file: string, options: SqliteLedgerOptions = {}) {
@@ -87,12 +90,16 @@ export class SqliteLedger implements LedgerStore {
     }
     if (this.writer) {
       const writer = this.writer;
+      // records a killed gateway committed ahead of their projections
+      catchUp(this.db);
+      const projector = (this.projector = new SqliteProjector(writer, projectedSeq(this.db)));
       const last = prepared(this.db, 'SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1').get() as LedgerHead | undefined;
       const hashes = (prepared(this.db, 'SELECT hash FROM records ORDER BY seq').raw().iterate() as Iterable<[string]>);
       this.log = new GroupCommitter<SqlOp[]>(
         async (rows, extras) => {
-          const reply = await writer.run([...extras.flat(), ...rows.flatMap(recordOps)]);
+          const reply = await writer.run([...extras.flat(), ...rows.map(recordInsert)]);
           if (!reply.ok) throw new Error(reply.error ?? 'unknown');
+          projector.committed(rows);
         },
         last ?? undefined,
         (function* () {
@@ -150,6 +157,7 @@ export class SqliteLedger implements LedgerStore {
    * kept whole. Returns the pruned count (0: nothing to do, nothing recorded).
    */
   async prune(beforeUs: number, retention: string): Promise<number> {
+    await this.projector?.settle();
     const row = prepared(this.db, `SELECT count(*) AS n, max(seq) AS upTo FROM records WHERE time_us < ? AND pruned = 0 AND type NOT IN ('ledger.checkpoint', 'ledger.pruned')`)
       .get(beforeUs) as { n: number; upTo: number | null };
     if (row.n === 0 || row.upTo === null) return 0;
@@ -164,6 +172,7 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async searchCommands(f: SearchFilter): Promise<SearchPage> {
+    await this.projector?.settle();
     // how many sessions the session filter selects decides the plan (see searchSql)
     const sessions = sessionFilterSql(f);
     const many = sessions !== null && (prepared(this.db, `SELECT count(*) AS n FROM (SELECT 1 FROM sessions WHERE ${sessions.where} LIMIT ${BROAD_SESSIONS})`)
@@ -201,6 +210,7 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async listSessions(f: SessionFilter): Promise<SessionSummary[]> {
+    await this.projector?.settle();
     const where: string[] = [];
     const params: Array<string | number> = [];
     if (f.identity !== undefined) { where.push('subject = ?'); params.push(f.identity); }
@@ -235,11 +245,13 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async sessionIdsWithPrefix(prefix: string, limit: number): Promise<string[]> {
+    await this.projector?.settle();
     // range scan on the primary key: prefix <= id < prefix + U+FFFF
     return (prepared(this.db, 'SELECT id FROM sessions WHERE id >= ? AND id < ? ORDER BY id LIMIT ?').all(prefix, `${prefix}\uffff`, limit) as Array<{ id: string }>).map((r) => r.id);
   }
 
   async getSession(id: string): Promise<SessionSummary | null> {
+    await this.projector?.settle();
     const row = prepared(this.db, 'SELECT * FROM sessions WHERE id = ?').get(id) as SessionRow | undefined;
     return row ? toSummary(row) : null;
   }
@@ -272,6 +284,7 @@ export class SqliteLedger implements LedgerStore {
     if (this.closing) return this.closing;
     this.closing = (async () => {
       await this.log?.close();
+      await this.projector?.settle();
       await this.writer?.close();
       this.db.close();
     })();
