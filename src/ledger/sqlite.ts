@@ -11,6 +11,7 @@ import type {
   LedgerHead, LedgerReader, LedgerStore, LedgerRecord, NewRecord, SessionFilter, SessionSummary, StoredRecord, AppendOptions } from './ledger.js';
 import { recordInsert, type SqlOp } from './projection.js';
 import { catchUp, projectedSeq, SqliteProjector } from './sqlite-projector.js';
+import { AheadInserter, AheadLog, aheadFile, replayAhead } from './sqlite-ahead.js';
 import { checkReadable, migrate, PRUNED_PAYLOAD } from './sqlite-schema.js';
 import { SqliteWriteThread } from './sqlite-writer.js';
 import { GroupCommitter } from './group-commit.js';
@@ -66,6 +67,8 @@ export class SqliteLedger implements LedgerStore {
   private readonly log: GroupCommitter<SqlOp[]> | null = null;
   /** the sessions, commands and full-text projections, filled behind the records (sqlite-projector.ts) */
   private readonly projector: SqliteProjector | null = null;
+  /** durability process: records written ahead of SQLite, inserted behind (sqlite-ahead.ts) */
+  private readonly ahead: AheadInserter | null = null;
   private closing: Promise<void> | null = null;
 
   constructor(readonly file: string, options: SqliteLedgerOptions = {}) {
@@ -82,6 +85,8 @@ export class SqliteLedger implements LedgerStore {
         prepared(this.db, 'PRAGMA synchronous = FULL').run();
         prepared(this.db, 'PRAGMA busy_timeout = 5000').run();
         migrate(this.db, file);
+        // records a killed gateway wrote ahead of SQLite (durability process), whatever the mode now
+        replayAhead(this.db, file);
         this.writer = new SqliteWriteThread(file, options.durability === 'process' ? 'NORMAL' : 'FULL');
       }
     } catch (e) {
@@ -95,8 +100,12 @@ export class SqliteLedger implements LedgerStore {
       const projector = (this.projector = new SqliteProjector(writer, projectedSeq(this.db)));
       const last = prepared(this.db, 'SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1').get() as LedgerHead | undefined;
       const hashes = (prepared(this.db, 'SELECT hash FROM records ORDER BY seq').raw().iterate() as Iterable<[string]>);
+      const ahead = (this.ahead = options.durability === 'process'
+        ? new AheadInserter(new AheadLog(aheadFile(file)), (ops) => writer.run(ops), (rows) => projector.committed(rows))
+        : null);
       this.log = new GroupCommitter<SqlOp[]>(
         async (rows, extras) => {
+          if (ahead) return ahead.commit(rows, extras.flat());
           const reply = await writer.run([...extras.flat(), ...rows.map(recordInsert)]);
           if (!reply.ok) throw new Error(reply.error ?? 'unknown');
           projector.committed(rows);
@@ -107,6 +116,15 @@ export class SqliteLedger implements LedgerStore {
         })(),
       );
     }
+  }
+
+  /**
+   * In the writing process, before reading: waits until SQLite and its projections hold every
+   * record appended so far (or until writing them failed: the reader answers from what is there).
+   */
+  private async settle(): Promise<void> {
+    await this.ahead?.drain();
+    await this.projector?.settle();
   }
 
   /** Size and Merkle root of the committed records (write mode). */
@@ -142,11 +160,13 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async sessionLog(sessionId: string): Promise<string | null> {
+    await this.ahead?.drain();
     const row = prepared(this.db, 'SELECT 1 FROM records WHERE session_id = ? LIMIT 1').get(sessionId);
     return row ? this.logId() : null;
   }
 
   async recordsOfType(type: AuditEventType): Promise<LedgerRecord[]> {
+    await this.ahead?.drain();
     const rows = prepared(this.db, 'SELECT * FROM records WHERE type = ? ORDER BY seq').all(type) as RecordRow[];
     return rows.map(toRecord);
   }
@@ -157,7 +177,7 @@ export class SqliteLedger implements LedgerStore {
    * kept whole. Returns the pruned count (0: nothing to do, nothing recorded).
    */
   async prune(beforeUs: number, retention: string): Promise<number> {
-    await this.projector?.settle();
+    await this.settle();
     const row = prepared(this.db, `SELECT count(*) AS n, max(seq) AS upTo FROM records WHERE time_us < ? AND pruned = 0 AND type NOT IN ('ledger.checkpoint', 'ledger.pruned')`)
       .get(beforeUs) as { n: number; upTo: number | null };
     if (row.n === 0 || row.upTo === null) return 0;
@@ -172,7 +192,7 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async searchCommands(f: SearchFilter): Promise<SearchPage> {
-    await this.projector?.settle();
+    await this.settle();
     // how many sessions the session filter selects decides the plan (see searchSql)
     const sessions = sessionFilterSql(f);
     const many = sessions !== null && (prepared(this.db, `SELECT count(*) AS n FROM (SELECT 1 FROM sessions WHERE ${sessions.where} LIMIT ${BROAD_SESSIONS})`)
@@ -195,6 +215,7 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async hashes(upTo: number): Promise<string[]> {
+    await this.ahead?.drain();
     return (prepared(this.db, 'SELECT hash FROM records WHERE seq <= ? ORDER BY seq').raw().all(upTo) as Array<[string]>).map((r) => r[0]);
   }
 
@@ -203,6 +224,7 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async head(): Promise<LedgerHead> {
+    await this.ahead?.drain();
     const last = prepared(this.db, 'SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1').get() as
       | { seq: number; hash: string }
       | undefined;
@@ -210,7 +232,7 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async listSessions(f: SessionFilter): Promise<SessionSummary[]> {
-    await this.projector?.settle();
+    await this.settle();
     const where: string[] = [];
     const params: Array<string | number> = [];
     if (f.identity !== undefined) { where.push('subject = ?'); params.push(f.identity); }
@@ -245,28 +267,31 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async sessionIdsWithPrefix(prefix: string, limit: number): Promise<string[]> {
-    await this.projector?.settle();
+    await this.settle();
     // range scan on the primary key: prefix <= id < prefix + U+FFFF
     return (prepared(this.db, 'SELECT id FROM sessions WHERE id >= ? AND id < ? ORDER BY id LIMIT ?').all(prefix, `${prefix}\uffff`, limit) as Array<{ id: string }>).map((r) => r.id);
   }
 
   async getSession(id: string): Promise<SessionSummary | null> {
-    await this.projector?.settle();
+    await this.settle();
     const row = prepared(this.db, 'SELECT * FROM sessions WHERE id = ?').get(id) as SessionRow | undefined;
     return row ? toSummary(row) : null;
   }
 
   async sessionRecords(id: string): Promise<LedgerRecord[]> {
+    await this.ahead?.drain();
     const rows = prepared(this.db, 'SELECT * FROM records WHERE session_id = ? ORDER BY seq').all(id) as RecordRow[];
     return rows.map(toRecord);
   }
 
   async firstSeqAt(timeUs: number): Promise<number | null> {
+    await this.ahead?.drain();
     const row = prepared(this.db, 'SELECT min(seq) AS seq FROM records WHERE time_us >= ?').get(timeUs) as { seq: number | null };
     return row.seq;
   }
 
   async *scan(pageSize = 5000, afterSeq = 0): AsyncIterable<StoredRecord> {
+    await this.ahead?.drain();
     const page = prepared(this.db, 'SELECT * FROM records WHERE seq > ? ORDER BY seq LIMIT ?');
     let after = afterSeq;
     for (;;) {
@@ -284,7 +309,8 @@ export class SqliteLedger implements LedgerStore {
     if (this.closing) return this.closing;
     this.closing = (async () => {
       await this.log?.close();
-      await this.projector?.settle();
+      await this.settle();
+      this.ahead?.close();
       await this.writer?.close();
       this.db.close();
     })();

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,12 +29,7 @@ try {
 
 let env: GatewayEnv;
 const filler = join(mnt, 'filler');
-beforeAll(async () => {
-  if (!mounted) return;
-  env = await startEnv({ config: { ledger: { sqlite: join(mnt, 'ledger.db') } } });
-});
-afterAll(async () => {
-  await env?.dispose();
+afterAll(() => {
   if (mounted) execFileSync('umount', [mnt]);
   rmSync(join(mnt, '..'), { recursive: true, force: true });
 });
@@ -78,7 +73,18 @@ async function resultCount(): Promise<number> {
 
 const serverRan = (marker: string) => readStatementLog(env.cluster.logFile).some((s) => s.text.includes(marker));
 
-describe.skipIf(!mounted)(`the ledger on a full disk (tmpfs)${mounted ? '' : ` — skipped: mount -t tmpfs failed: ${why}`}`, () => {
+// durability process writes each record ahead of SQLite (<ledger>.ahead, on the same full disk)
+describe.skipIf(!mounted).each(['strict', 'process'] as const)(`the ledger on a full disk (tmpfs), durability %s${mounted ? '' : ` — skipped: mount -t tmpfs failed: ${why}`}`, (durability) => {
+  const ledger = join(mnt, `ledger-${durability}.db`);
+  beforeAll(async () => {
+    env = await startEnv({ config: { ledger: { sqlite: ledger, durability } } });
+  });
+  afterAll(async () => {
+    await env?.dispose();
+    // room for the next mode's ledger
+    for (const f of readdirSync(mnt)) rmSync(join(mnt, f), { force: true });
+  });
+
   it('refuses statements with 58030 and forwards none of them; recovers for new sessions once space is freed', async () => {
     const token = await env.token('dba-alice');
     const client = new pg.Client({ host: '127.0.0.1', port: env.port, user: 'agent', database: 'orders', password: token });

@@ -1,0 +1,122 @@
+import { execFile } from 'node:child_process';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AuditEvent } from '../../../src/core/events.js';
+import type { NewRecord } from '../../../src/ledger/ledger.js';
+import { aheadFile } from '../../../src/ledger/sqlite-ahead.js';
+import { SqliteLedger } from '../../../src/ledger/sqlite.js';
+import { verifyChain } from '../../../src/ledger/verify.js';
+
+/**
+ * ledger.durability process with SQLite: a statement waits only for its record's bytes to be
+ * written to the ahead log (`<ledger>.ahead`); SQLite gets them behind. What a user relies on:
+ * every append that resolved is in the ledger after the gateway is killed and started again, the
+ * chain verifies, and a broken tail of the ahead log (a host crash mid-write) is not taken in.
+ */
+let dir: string;
+let file: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'gatehouse-ahead-'));
+  file = join(dir, 'ledger.db');
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const query = (text: string): AuditEvent => ({ type: 'pg.query', text });
+const records = (n: number, from = 0): NewRecord[] =>
+  Array.from({ length: n }, (_, i) => ({ sessionId: 's1', time: 1_000 + from + i, event: query(`SELECT ${from + i}`) }));
+
+/** SQLite's own rows, read past the gateway's code */
+function sqliteSeqs(): number[] {
+  const db = new Database(file, { readonly: true });
+  try {
+    return (db.prepare('SELECT seq FROM records ORDER BY seq').all() as Array<{ seq: number }>).map((r) => r.seq);
+  } finally {
+    db.close();
+  }
+}
+
+/** Removes records from SQLite behind the gateway's back (as if it had been killed before inserting them). */
+function dropFromSqlite(fromSeq: number): void {
+  const db = new Database(file);
+  try {
+    db.exec(`DROP TRIGGER records_no_delete; DELETE FROM records WHERE seq >= ${fromSeq}`);
+  } finally {
+    db.close();
+  }
+}
+
+async function texts(l: SqliteLedger): Promise<string[]> {
+  return (await l.sessionRecords('s1')).map((r) => (r.event as { text: string }).text);
+}
+
+describe('SQLite ledger, durability process: records written ahead of SQLite', () => {
+  it('a writer killed right after its appends resolved loses none of them', async () => {
+    const module = pathToFileURL(resolve('dist/ledger/sqlite.js')).href;
+    writeFileSync(join(dir, 'writer.mjs'), `
+      const { SqliteLedger } = await import(${JSON.stringify(module)});
+      const l = new SqliteLedger(${JSON.stringify(file)}, { durability: 'process' });
+      const all = ${JSON.stringify(records(200))};
+      // 200 appends at once (group-committed), then killed the moment the last one resolved
+      await Promise.all(all.map((r) => l.append([r])));
+      process.kill(process.pid, 'SIGKILL');
+    `);
+    const signal = await new Promise<string | null>((done) => execFile(process.execPath, [join(dir, 'writer.mjs')], (err) => done(err?.signal ?? null)));
+    expect(signal).toBe('SIGKILL');
+    expect(readFileSync(aheadFile(file), 'utf8').split('\n').filter(Boolean)).toHaveLength(200);
+
+    const l = new SqliteLedger(file, { durability: 'process' });
+    expect(await verifyChain(l)).toMatchObject({ ok: true, records: 200 });
+    expect(await texts(l)).toEqual(records(200).map((r) => (r.event as { text: string }).text));
+    expect(await l.getSession('s1')).toBeNull(); // no session.start in this test: none to project
+    expect((await l.searchCommands({ text: '199' })).hits).toHaveLength(1);
+    await l.close();
+    // taken in at the start: the ahead log is empty again
+    expect(statSync(aheadFile(file)).size).toBe(0);
+  });
+
+  it('records SQLite did not get are inserted from the ahead log at the next start, in either mode', async () => {
+    const l = new SqliteLedger(file, { durability: 'process' });
+    await l.append(records(5));
+    await l.close();
+    expect(sqliteSeqs()).toEqual([1, 2, 3, 4, 5]);
+    dropFromSqlite(3);
+    expect(sqliteSeqs()).toEqual([1, 2]);
+
+    const strict = new SqliteLedger(file); // the operator switched to strict: still taken in
+    expect(await verifyChain(strict)).toMatchObject({ ok: true, records: 5 });
+    expect(await texts(strict)).toEqual(['SELECT 0', 'SELECT 1', 'SELECT 2', 'SELECT 3', 'SELECT 4']);
+    await strict.append(records(1, 5));
+    await strict.close();
+    expect(sqliteSeqs()).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('a torn last line, or a line that does not continue the chain, is not taken in, nor anything after it', async () => {
+    const l = new SqliteLedger(file, { durability: 'process' });
+    await l.append(records(4));
+    await l.close();
+    dropFromSqlite(2);
+    // seq 3's line altered (its hash no longer matches its content); seq 4 after it chains to the original
+    const lines = readFileSync(aheadFile(file), 'utf8').split('\n').filter(Boolean);
+    lines[2] = lines[2]!.replace('SELECT 2', 'SELECT 9');
+    writeFileSync(aheadFile(file), `${lines.join('\n')}\n`);
+    appendFileSync(aheadFile(file), '5\t1005\t"s1"\tpg.query\tabc'); // cut short
+    const again = new SqliteLedger(file, { durability: 'process' });
+    expect(await texts(again)).toEqual(['SELECT 0', 'SELECT 1']);
+    expect(await verifyChain(again)).toMatchObject({ ok: true, records: 2 });
+    // and the log goes on from there
+    expect(await again.append(records(1, 10))).toEqual([3]);
+    await again.close();
+    expect(existsSync(aheadFile(file))).toBe(true);
+  });
+
+  it('strict mode writes no ahead log', async () => {
+    const l = new SqliteLedger(file);
+    await l.append(records(3));
+    await l.close();
+    expect(existsSync(aheadFile(file))).toBe(false);
+  });
+});
