@@ -160,9 +160,17 @@ export class AheadInserter {
   ) {}
 
   async commit(rows: readonly SequencedRecord[], extras: readonly SqlOp[]): Promise<void> {
-    if (this.failure !== null) {
+    if (this.failure !== null || extras.length > 0) {
       await this.drain();
       if (this.failure !== null) throw new Error(this.failure);
+    }
+    if (extras.length > 0) {
+      // a batch with its own SQL (retention's pruning, with the record that says so) is committed
+      // to SQLite directly, in one transaction: the ahead log holds records, not their side effects
+      const reply = await this.run([...extras, ...rows.map(recordInsert)]);
+      if (!reply.ok) throw new Error(`the ledger cannot write to its store: ${reply.error ?? 'unknown error'}`);
+      this.inserted(rows);
+      return;
     }
     this.log.write(rows);
     this.queue.push({ rows, extras });

@@ -38,6 +38,14 @@ function toSummary(r: SessionRow): SessionSummary {
   };
 }
 
+function openAheadLog(ledgerFile: string): AheadLog {
+  try {
+    return new AheadLog(aheadFile(ledgerFile));
+  } catch (e) {
+    throw new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', `cannot open ${aheadFile(ledgerFile)}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 /** A session filter matching at least this many sessions is "broad" (search plans, search.ts). */
 const BROAD_SESSIONS = 200;
 
@@ -101,7 +109,7 @@ export class SqliteLedger implements LedgerStore {
       const last = prepared(this.db, 'SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1').get() as LedgerHead | undefined;
       const hashes = (prepared(this.db, 'SELECT hash FROM records ORDER BY seq').raw().iterate() as Iterable<[string]>);
       const ahead = (this.ahead = options.durability === 'process'
-        ? new AheadInserter(new AheadLog(aheadFile(file)), (ops) => writer.run(ops), (rows) => projector.committed(rows))
+        ? new AheadInserter(openAheadLog(file), (ops) => writer.run(ops), (rows) => projector.committed(rows))
         : null);
       this.log = new GroupCommitter<SqlOp[]>(
         async (rows, extras) => {

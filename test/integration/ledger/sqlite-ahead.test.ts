@@ -113,6 +113,23 @@ describe('SQLite ledger, durability process: records written ahead of SQLite', (
     expect(existsSync(aheadFile(file))).toBe(true);
   });
 
+  it('retention prunes in one SQLite commit with the record that says so, not through the ahead log', async () => {
+    const l = new SqliteLedger(file, { durability: 'process' });
+    await l.append(records(3));
+    expect(await l.prune(1_002, '1d')).toBe(2); // the records at 1,000 and 1,001 µs
+    // as soon as prune() resolved, SQLite itself holds the pruning and its record
+    const db = new Database(file, { readonly: true });
+    const rows = db.prepare('SELECT seq, type, pruned FROM records ORDER BY seq').all();
+    db.close();
+    expect(rows).toEqual([
+      { seq: 1, type: 'pg.query', pruned: 1 }, { seq: 2, type: 'pg.query', pruned: 1 },
+      { seq: 3, type: 'pg.query', pruned: 0 }, { seq: 4, type: 'ledger.pruned', pruned: 0 },
+    ]);
+    expect(readFileSync(aheadFile(file), 'utf8')).not.toContain('ledger.pruned');
+    expect(await verifyChain(l)).toMatchObject({ ok: true, records: 4 });
+    await l.close();
+  });
+
   it('strict mode writes no ahead log', async () => {
     const l = new SqliteLedger(file);
     await l.append(records(3));
