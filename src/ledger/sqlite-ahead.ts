@@ -141,8 +141,11 @@ const RETRY_MS = 1000;
  * statement waits for that write only), then into a queue that the writer thread inserts into
  * SQLite, every batch queued since the last insert in one transaction, in order. A batch written
  * to the ahead log is committed: an insert that fails is retried (every RETRY_MS) and never lost.
- * Fail closed: while inserts fail, a new batch first waits for the queue to go in, and is refused
- * (nothing written) when it does not, so at most one batch gets ahead of a failing store.
+ * Fail closed: once an insert failed, a new batch first waits for the queue to go in, and is
+ * refused (nothing written) when it does not. The batches that get ahead of a failing store are
+ * the ones written while its first failing insert ran (a few milliseconds); they are in the ahead
+ * log and retried, never lost. A start with records SQLite still refuses fails with the store's
+ * error, the records kept in the ahead log.
  */
 export class AheadInserter {
   private queue: Batch[] = [];

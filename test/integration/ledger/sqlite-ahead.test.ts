@@ -110,7 +110,30 @@ describe('SQLite ledger, durability process: records written ahead of SQLite', (
     // and the log goes on from there
     expect(await again.append(records(1, 10))).toEqual([3]);
     await again.close();
-    expect(existsSync(aheadFile(file))).toBe(true);
+    // emptied at the start (the broken tail dropped), then the new record written
+    expect(readFileSync(aheadFile(file), 'utf8').split('\n').filter(Boolean).map((l) => l.split('\t')[0])).toEqual(['3']);
+  });
+
+  it('fail closed: once SQLite refuses a batch, the next append is refused until SQLite takes the queue again', async () => {
+    const l = new SqliteLedger(file, { durability: 'process' });
+    await l.append(records(1));
+    const fault = (sql: string) => {
+      const db = new Database(file);
+      db.exec(sql);
+      db.close();
+    };
+    fault("CREATE TRIGGER fault BEFORE INSERT ON records BEGIN SELECT RAISE(ABORT, 'disk full (injected)'); END");
+    // written ahead, so it counts as written (the OS has it); SQLite refuses it behind
+    expect(await l.append(records(1, 1))).toEqual([2]);
+    await l.head(); // a reader waits for the insert behind: here, until it failed
+    // the next one waits for the queue, which SQLite still refuses: nothing written, refused
+    await expect(l.append(records(1, 2))).rejects.toMatchObject({ code: 'GH_ERR_LEDGER_UNAVAILABLE' });
+    fault('DROP TRIGGER fault');
+    // the store is back: the queue goes in first, then the new record (seq 3: the refused one has none)
+    expect(await l.append(records(1, 3))).toEqual([3]);
+    expect(await texts(l)).toEqual(['SELECT 0', 'SELECT 1', 'SELECT 3']);
+    expect(await verifyChain(l)).toMatchObject({ ok: true, records: 3 });
+    await l.close();
   });
 
   it('retention prunes in one SQLite commit with the record that says so, not through the ahead log', async () => {
