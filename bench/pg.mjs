@@ -48,6 +48,8 @@ if (!pgbench) throw new Error('pgbench not found (Debian: apt-get install postgr
 if (!existsSync(join(PGBIN, 'initdb'))) throw new Error(`initdb not found in ${PGBIN} (Debian: apt-get install postgresql-15)`);
 
 const started = new Date();
+// the tree the gateway was built from (npm run bench builds just before): read now, not after the run
+const git = gitDescribe({ listDirty: true });
 const loadStart = uptime();
 log(`pg bench: ${started.toISOString()}  ${loadStart}`);
 log(`rounds ${ROUNDS}, ${SECONDS} s per run, clients ${CLIENTS.join('/')}, ${MODES.join('/')}, ${WORKLOADS.join('/')}, variants ${VARIANTS.join('/')}`);
@@ -251,7 +253,6 @@ try {
   const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
   const sp = (s, d = 2) => (s ? `${f(s.median, d)} (${f(s.min, d)}–${f(s.max, d)})` : '–');
   const stamp = started.toISOString();
-  const git = gitDescribe({ listDirty: true });
   const command = ['node bench/pg.mjs', ...argv].join(' ');
   const md = reportHeader({
     title: 'pgbench: direct vs pgbouncer (session) vs Gatehouse (strict write-ahead, and durability process)', started, command, git, loadStart, loadEnd,

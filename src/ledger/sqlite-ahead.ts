@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { GENESIS_HASH, recordHash } from './canonical.js';
 import type { SequencedRecord } from './group-commit.js';
 import { recordInsert, type SqlOp } from './projection.js';
@@ -7,7 +7,7 @@ import { prepared } from './sqlite-statements.js';
 
 /**
  * `ledger.durability: process` with the SQLite store: the records' bytes are written ahead of the
- * SQLite file, to an append-only file next to it (`<ledger>.ahead`), with one write() on the
+ * SQLite file, to append-only files next to it (`<ledger>.ahead`, `.ahead.1`), with one write() on the
  * gateway's own thread, and the statement is forwarded once that write returned. The insert into
  * SQLite follows on the writer thread (SqliteLedger's insert queue).
  *
@@ -18,37 +18,67 @@ import { prepared } from './sqlite-statements.js';
  * operating system's, so they survive the gateway being killed, not the host crashing.
  *
  * One line per record: seq, time, session id (JSON), type, previous hash, hash, then the canonical
- * payload (JSON: it has no raw tab or newline), separated by tabs. The file is emptied whenever
- * SQLite holds everything written to it and it has grown past RESET_BYTES. At start, before
+ * payload (JSON: it has no raw tab or newline), separated by tabs. Two files used in turn, each
+ * emptied once SQLite holds its last record (AheadLog, ROTATE_BYTES). At start, before
  * anything is appended, `replayAhead` inserts the records SQLite does not have yet (a gateway
  * killed between the write and the insert), checking that each one continues the chain.
  */
 
-/** Empty the file once it is this large and SQLite holds all of it. */
-const RESET_BYTES = 4 * 1024 * 1024;
+/**
+ * The log is two files used in turn (`<ledger>.ahead`, `<ledger>.ahead.1`): once the one written
+ * to has reached ROTATE_BYTES, writing moves to the other (emptied first), and the full one is
+ * emptied as soon as SQLite holds its last record. Under steady load SQLite is always a few
+ * batches behind, so a single file would never be seen wholly inserted and would grow forever.
+ */
+export const ROTATE_BYTES = 4 * 1024 * 1024;
 
+/** The ahead log's two files, for a ledger file. */
+export function aheadFiles(ledgerFile: string): [string, string] {
+  return [`${ledgerFile}.ahead`, `${ledgerFile}.ahead.1`];
+}
+
+/** The ahead log's first file (the one written to first after a start). */
 export function aheadFile(ledgerFile: string): string {
-  return `${ledgerFile}.ahead`;
+  return aheadFiles(ledgerFile)[0];
 }
 
 function line(r: SequencedRecord): string {
   return `${r.seq}\t${r.time}\t${JSON.stringify(r.sessionId)}\t${r.event.type}\t${r.prevHash}\t${r.hash}\t${r.payload}\n`;
 }
 
+function empty(path: string): void {
+  const fd = openSync(path, 'r+');
+  try {
+    ftruncateSync(fd, 0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export class AheadLog {
-  private readonly fd: number;
+  private readonly files: [string, string];
+  /** the file written to */
+  private at = 0;
+  private fd: number;
   private size: number;
+  /** the last record written to the file written to */
+  private lastSeq = 0;
+  /** the other file while it holds records SQLite may not have yet: the last of them */
+  private full: number | null = null;
   /** set when a failed write could not be undone: every later write fails (fail closed) */
   private broken: string | null = null;
 
-  constructor(readonly file: string) {
-    this.fd = openSync(file, 'a', 0o600);
+  /** At start, after replayAhead (both files hold nothing SQLite lacks). */
+  constructor(ledgerFile: string, private readonly rotateBytes = ROTATE_BYTES) {
+    this.files = aheadFiles(ledgerFile);
+    this.fd = openSync(this.files[0], 'a', 0o600);
     this.size = fstatSync(this.fd).size;
   }
 
-  /** Writes a batch's records; throws (and leaves the file as it was) when it cannot. */
+  /** Writes a batch's records; throws (and leaves the files as they were) when it cannot. */
   write(rows: readonly SequencedRecord[]): void {
     if (this.broken !== null) throw new Error(this.broken);
+    if (this.size >= this.rotateBytes && this.full === null) this.rotate();
     let text = '';
     for (const r of rows) text += line(r);
     const bytes = Buffer.from(text, 'utf8');
@@ -57,24 +87,49 @@ export class AheadLog {
       // O_APPEND: every write goes to the end; a short write (a full disk) is continued or fails
       for (let off = 0; off < bytes.length; ) off += writeSync(this.fd, bytes, off, bytes.length - off);
       this.size += bytes.length;
+      this.lastSeq = rows[rows.length - 1]!.seq;
     } catch (e) {
       try {
         ftruncateSync(this.fd, before);
       } catch (t) {
-        this.broken = `the ledger's ahead log ${this.file} could not be restored after a failed write: ${(t as Error).message}`;
+        this.broken = `the ledger's ahead log ${this.file(this.at)} could not be restored after a failed write: ${(t as Error).message}`;
       }
       throw e;
     }
   }
 
-  /** SQLite holds every record written here: empty the file once it has grown. */
-  caughtUp(): void {
-    if (this.size < RESET_BYTES || this.broken !== null) return;
+  private file(i: number): string {
+    return i === 0 ? this.files[0] : this.files[1];
+  }
+
+  private rotate(): void {
+    const next = 1 - this.at;
+    // emptied: it holds nothing SQLite lacks (full === null); O_APPEND like the first file, so
+    // that writes after an ftruncate go to the new end, not to the old offset (a hole of zeros)
+    const fd = openSync(this.file(next), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_APPEND, 0o600);
+    closeSync(this.fd);
+    this.full = this.lastSeq;
+    this.fd = fd;
+    this.at = next;
+    this.size = 0;
+  }
+
+  /**
+   * SQLite holds every record up to `seq`; `all`: and nothing written here is waiting. Empties the
+   * full file once SQLite has its last record, and the file written to once it has everything.
+   */
+  inserted(seq: number, all: boolean): void {
     try {
-      ftruncateSync(this.fd, 0);
-      this.size = 0;
+      if (this.full !== null && seq >= this.full) {
+        empty(this.file(1 - this.at));
+        this.full = null;
+      }
+      if (all && this.size >= this.rotateBytes && this.broken === null) {
+        ftruncateSync(this.fd, 0);
+        this.size = 0;
+      }
     } catch {
-      // kept as it is; replay skips what SQLite already has
+      // kept as they are: replay skips what SQLite already has, and the next call tries again
     }
   }
 
@@ -85,28 +140,34 @@ export class AheadLog {
 
 /**
  * Inserts the records of the ahead log that SQLite does not hold yet (those after its last
- * record, each continuing the chain), in one transaction, then empties the log. Stops at the first
- * line that is incomplete or does not continue the chain (a write cut short by a host crash: it was
- * never acknowledged). Returns how many records it inserted.
+ * record, each continuing the chain), in one transaction, then empties the log. Reads each file up
+ * to its first incomplete line and stops at the first record that does not continue the chain (a
+ * write cut short by a host crash: it was never acknowledged). Returns how many records it inserted.
  */
 export function replayAhead(db: BetterSqlite3.Database, ledgerFile: string): number {
-  const file = aheadFile(ledgerFile);
-  if (!existsSync(file)) return 0;
-  const text = readFileSync(file, 'utf8');
-  if (text.length === 0) return 0;
+  const files = aheadFiles(ledgerFile).filter((f) => existsSync(f));
+  const lines: Array<{ seq: number; time: number; sessionId: string; type: string; prevHash: string; hash: string; payload: string }> = [];
+  for (const file of files) {
+    for (const l of readFileSync(file, 'utf8').split('\n')) {
+      const f = l.split('\t');
+      if (f.length < 7) break;
+      let sessionId: string;
+      try {
+        sessionId = JSON.parse(f[2]!) as string;
+      } catch {
+        break;
+      }
+      lines.push({ seq: Number(f[0]), time: Number(f[1]), sessionId, type: f[3]!, prevHash: f[4]!, hash: f[5]!, payload: f.slice(6).join('\t') });
+    }
+  }
+  if (lines.length === 0) return 0;
+  // the two files in turn: the older one's records come first
+  lines.sort((a, b) => a.seq - b.seq);
   const head = (prepared(db, 'SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined)
     ?? { seq: 0, hash: GENESIS_HASH };
   const rows: Array<[number, number, string, string, string, string, string]> = [];
   let { seq, hash } = head;
-  for (const l of text.split('\n')) {
-    const f = l.split('\t');
-    if (f.length < 7) break;
-    const r = { seq: Number(f[0]), time: Number(f[1]), sessionId: '', type: f[3]!, prevHash: f[4]!, hash: f[5]!, payload: f.slice(6).join('\t') };
-    try {
-      r.sessionId = JSON.parse(f[2]!) as string;
-    } catch {
-      break;
-    }
+  for (const r of lines) {
     if (r.seq <= seq) continue; // SQLite has it already
     if (r.seq !== seq + 1 || r.prevHash !== hash) break;
     if (recordHash({ seq: r.seq, time: r.time, sessionId: r.sessionId, payload: r.payload, prevHash: r.prevHash }) !== r.hash) break;
@@ -118,13 +179,8 @@ export function replayAhead(db: BetterSqlite3.Database, ledgerFile: string): num
     const insert = prepared(db, 'INSERT INTO records (seq, time_us, session_id, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)');
     for (const r of rows) insert.run(r);
   }).immediate();
-  // everything it held is in SQLite now (or was never acknowledged)
-  const fd = openSync(file, 'r+');
-  try {
-    ftruncateSync(fd, 0);
-  } finally {
-    closeSync(fd);
-  }
+  // everything they held is in SQLite now (or was never acknowledged)
+  for (const f of files) empty(f);
   return rows.length;
 }
 
@@ -208,8 +264,9 @@ export class AheadInserter {
       if (reply.ok) {
         this.failure = null;
         for (const b of batches) this.inserted(b.rows);
+        const last = batches[batches.length - 1]!.rows;
+        this.log.inserted(last[last.length - 1]!.seq, this.queue.length === 0);
         if (this.queue.length > 0) return this.pump();
-        this.log.caughtUp();
         return this.wake();
       }
       // keep them, in order, ahead of anything queued since; the ahead log holds them too

@@ -38,9 +38,9 @@ function toSummary(r: SessionRow): SessionSummary {
   };
 }
 
-function openAheadLog(ledgerFile: string): AheadLog {
+function openAheadLog(ledgerFile: string, rotateBytes?: number): AheadLog {
   try {
-    return new AheadLog(aheadFile(ledgerFile));
+    return new AheadLog(ledgerFile, rotateBytes);
   } catch (e) {
     throw new GatehouseError('GH_ERR_LEDGER_UNAVAILABLE', `cannot open ${aheadFile(ledgerFile)}: ${(e as Error).message}`, { cause: e });
   }
@@ -61,6 +61,8 @@ export interface SqliteLedgerOptions {
   readonly?: boolean;
   /** strict (default): synchronous=FULL, an fsync per commit; process: synchronous=NORMAL (WAL written per commit, fsync'd at checkpoints) */
   durability?: 'strict' | 'process';
+  /** the ahead log's file size at which writing moves to its other file (default 4 MiB; tests set it small) */
+  aheadRotateBytes?: number;
 }
 
 /**
@@ -109,7 +111,7 @@ export class SqliteLedger implements LedgerStore {
       const last = prepared(this.db, 'SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1').get() as LedgerHead | undefined;
       const hashes = (prepared(this.db, 'SELECT hash FROM records ORDER BY seq').raw().iterate() as Iterable<[string]>);
       const ahead = (this.ahead = options.durability === 'process'
-        ? new AheadInserter(openAheadLog(file), (ops) => writer.run(ops), (rows) => projector.committed(rows))
+        ? new AheadInserter(openAheadLog(file, options.aheadRotateBytes), (ops) => writer.run(ops), (rows) => projector.committed(rows))
         : null);
       this.log = new GroupCommitter<SqlOp[]>(
         async (rows, extras) => {
