@@ -184,11 +184,6 @@ export function replayAhead(db: BetterSqlite3.Database, ledgerFile: string): num
   return rows.length;
 }
 
-interface Batch {
-  rows: readonly SequencedRecord[];
-  extras: readonly SqlOp[];
-}
-
 /** After a failed insert (the store unwritable), the next try. */
 const RETRY_MS = 1000;
 
@@ -204,7 +199,8 @@ const RETRY_MS = 1000;
  * error, the records kept in the ahead log.
  */
 export class AheadInserter {
-  private queue: Batch[] = [];
+  /** batches in the ahead log, not yet in SQLite, in order */
+  private queue: Array<readonly SequencedRecord[]> = [];
   private inserting = false;
   private failure: string | null = null;
   private retry: NodeJS.Timeout | null = null;
@@ -232,7 +228,7 @@ export class AheadInserter {
       return;
     }
     this.log.write(rows);
-    this.queue.push({ rows, extras });
+    this.queue.push(rows);
     this.pump();
   }
 
@@ -255,16 +251,13 @@ export class AheadInserter {
     this.queue = [];
     this.inserting = true;
     const ops: SqlOp[] = [];
-    for (const b of batches) {
-      for (const op of b.extras) ops.push(op);
-      for (const r of b.rows) ops.push(recordInsert(r));
-    }
+    for (const b of batches) for (const r of b) ops.push(recordInsert(r));
     void this.run(ops).then((reply) => {
       this.inserting = false;
       if (reply.ok) {
         this.failure = null;
-        for (const b of batches) this.inserted(b.rows);
-        const last = batches[batches.length - 1]!.rows;
+        for (const b of batches) this.inserted(b);
+        const last = batches[batches.length - 1]!;
         this.log.inserted(last[last.length - 1]!.seq, this.queue.length === 0);
         if (this.queue.length > 0) return this.pump();
         return this.wake();
