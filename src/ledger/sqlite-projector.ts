@@ -51,6 +51,7 @@ export class SqliteProjector {
   private running = false;
   private timer: NodeJS.Timeout | null = null;
   private waiters: Array<{ upTo: number; resolve: () => void }> = [];
+  private closed = false;
 
   constructor(private readonly writer: SqliteWriteThread, projectedSeq: number) {
     this.upTo = projectedSeq;
@@ -73,7 +74,7 @@ export class SqliteProjector {
    */
   settle(): Promise<void> {
     const target = this.upTo;
-    if (this.projected >= target) return Promise.resolve();
+    if (this.projected >= target || this.closed) return Promise.resolve();
     return new Promise((resolve) => {
       this.waiters.push({ upTo: target, resolve });
       this.kick();
@@ -81,7 +82,7 @@ export class SqliteProjector {
   }
 
   private schedule(ms: number): void {
-    if (this.timer || this.running) return;
+    if (this.timer || this.running || this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.kick();
@@ -96,7 +97,7 @@ export class SqliteProjector {
       this.timer = null;
     }
     // one projection commit at a time: the one running kicks again when it ends
-    if (this.running || this.count === 0) return;
+    if (this.running || this.count === 0 || this.closed) return;
     const ops = this.ops;
     const count = this.count;
     const upTo = this.upTo;
@@ -119,6 +120,13 @@ export class SqliteProjector {
       this.release(() => true);
       this.schedule(RETRY_MS);
     });
+  }
+
+  /** After the ledger's last settle(): no more tries (a retry after a failure would start the closed writer again). */
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
   }
 
   private release(which: (w: { upTo: number }) => boolean): void {

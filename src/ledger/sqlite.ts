@@ -320,6 +320,7 @@ export class SqliteLedger implements LedgerStore {
     this.closing = (async () => {
       await this.log?.close();
       await this.settle();
+      this.projector?.close();
       this.ahead?.close();
       await this.writer?.close();
       this.db.close();
