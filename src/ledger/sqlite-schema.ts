@@ -98,7 +98,7 @@ const MIGRATIONS: Record<number, string> = {
   4: `
     CREATE INDEX sessions_token_sha256 ON sessions (token_sha256);
   `,
-  // the projections (sessions, commands, full-text index) are filled behind the records (sqlite.ts):
+  // the projections (sessions, commands, full-text index) are filled behind the records (sqlite-projector.ts):
   // the last record they hold; a store of version 4 has every record projected
   5: `
     INSERT OR REPLACE INTO meta (key, value) SELECT 'projected_seq', CAST(coalesce(max(seq), 0) AS TEXT) FROM records;

@@ -59,7 +59,10 @@ function toRecord(r: RecordRow): LedgerRecord {
 export interface SqliteLedgerOptions {
   /** open for reading only (operator commands); append() then throws */
   readonly?: boolean;
-  /** strict (default): synchronous=FULL, an fsync per commit; process: synchronous=NORMAL (WAL written per commit, fsync'd at checkpoints) */
+  /**
+   * strict (default): a batch counts as written once SQLite committed it with synchronous=FULL (an fsync);
+   * process: once its records are written to the ahead log (sqlite-ahead.ts), SQLite (synchronous=NORMAL) behind
+   */
   durability?: 'strict' | 'process';
   /** the ahead log's file size at which writing moves to its other file (default 4 MiB; tests set it small) */
   aheadRotateBytes?: number;
