@@ -16,7 +16,8 @@ const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 let db = null;
 const cache = new Map();
-// statements are never garbage collected (see sqlite-statements.ts): a failed handle's go here
+// handles are never garbage collected (see sqlite-statements.ts): a closed database and its
+// statements go here
 const graveyard = [];
 function open() {
   db = new Database(workerData.file, { fileMustExist: true });
@@ -36,6 +37,7 @@ parentPort.on('message', (msg) => {
     // close the handle here, then let the thread end by itself: terminating a thread that holds
     // a native database handle can crash the process
     try { if (db) db.close(); } catch {}
+    if (db) graveyard.push(db);
     db = null;
     parentPort.close();
     return;
@@ -48,6 +50,7 @@ parentPort.on('message', (msg) => {
   } catch (e) {
     // a failed open or commit: drop the handle so the next batch reopens (the store may come back)
     try { if (db) db.close(); } catch {}
+    if (db) graveyard.push(db);
     graveyard.push(...cache.values());
     db = null; cache.clear();
     parentPort.postMessage({ id: msg.id, ok: false, error: String(e && e.message || e), code: e && e.code || null });

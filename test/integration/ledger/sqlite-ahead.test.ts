@@ -12,6 +12,23 @@ import { SqliteLedger } from '../../../src/ledger/sqlite.js';
 import { verifyChain } from '../../../src/ledger/verify.js';
 
 /**
+ * Raw handles to the store, kept for the life of the test process: better-sqlite3 12 on Node 24
+ * can abort the process when V8 collects a Database or Statement (src/ledger/sqlite-statements.ts).
+ */
+const handles: unknown[] = [];
+function openRaw(path: string, options?: Database.Options): Database.Database {
+  const db = new Database(path, options);
+  handles.push(db);
+  return db;
+}
+function rows<T>(db: Database.Database, sql: string, ...params: unknown[]): T {
+  const st = db.prepare(sql);
+  handles.push(st);
+  return st.all(...params) as T;
+}
+
+
+/**
  * ledger.durability process with SQLite: a statement waits only for its record's bytes to be
  * written to the ahead log (`<ledger>.ahead`); SQLite gets them behind. What a user relies on:
  * every append that resolved is in the ledger after the gateway is killed and started again, the
@@ -31,9 +48,9 @@ const records = (n: number, from = 0): NewRecord[] =>
 
 /** SQLite's own rows, read past the gateway's code */
 function sqliteSeqs(): number[] {
-  const db = new Database(file, { readonly: true });
+  const db = openRaw(file, { readonly: true });
   try {
-    return (db.prepare('SELECT seq FROM records ORDER BY seq').all() as Array<{ seq: number }>).map((r) => r.seq);
+    return rows<Array<{ seq: number }>>(db, 'SELECT seq FROM records ORDER BY seq').map((r) => r.seq);
   } finally {
     db.close();
   }
@@ -41,7 +58,7 @@ function sqliteSeqs(): number[] {
 
 /** Removes records from SQLite behind the gateway's back (as if it had been killed before inserting them). */
 function dropFromSqlite(fromSeq: number): void {
-  const db = new Database(file);
+  const db = openRaw(file);
   try {
     db.exec(`DROP TRIGGER records_no_delete; DELETE FROM records WHERE seq >= ${fromSeq}`);
   } finally {
@@ -118,7 +135,7 @@ describe('SQLite ledger, durability process: records written ahead of SQLite', (
     const l = new SqliteLedger(file, { durability: 'process' });
     await l.append(records(1));
     const fault = (sql: string) => {
-      const db = new Database(file);
+      const db = openRaw(file);
       db.exec(sql);
       db.close();
     };
@@ -200,10 +217,10 @@ describe('SQLite ledger, durability process: records written ahead of SQLite', (
     await l.append(records(3));
     expect(await l.prune(1_002, '1d')).toBe(2); // the records at 1,000 and 1,001 µs
     // as soon as prune() resolved, SQLite itself holds the pruning and its record
-    const db = new Database(file, { readonly: true });
-    const rows = db.prepare('SELECT seq, type, pruned FROM records ORDER BY seq').all();
+    const db = openRaw(file, { readonly: true });
+    const stored = rows<unknown[]>(db, 'SELECT seq, type, pruned FROM records ORDER BY seq');
     db.close();
-    expect(rows).toEqual([
+    expect(stored).toEqual([
       { seq: 1, type: 'pg.query', pruned: 1 }, { seq: 2, type: 'pg.query', pruned: 1 },
       { seq: 3, type: 'pg.query', pruned: 0 }, { seq: 4, type: 'ledger.pruned', pruned: 0 },
     ]);

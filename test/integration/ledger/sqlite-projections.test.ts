@@ -11,6 +11,23 @@ import { SqliteLedger } from '../../../src/ledger/sqlite.js';
 import { verifyChain } from '../../../src/ledger/verify.js';
 
 /**
+ * Raw handles to the store, kept for the life of the test process: better-sqlite3 12 on Node 24
+ * can abort the process when V8 collects a Database or Statement (src/ledger/sqlite-statements.ts).
+ */
+const handles: unknown[] = [];
+function openRaw(path: string, options?: Database.Options): Database.Database {
+  const db = new Database(path, options);
+  handles.push(db);
+  return db;
+}
+function rows<T>(db: Database.Database, sql: string, ...params: unknown[]): T {
+  const st = db.prepare(sql);
+  handles.push(st);
+  return st.all(...params) as T;
+}
+
+
+/**
  * The SQLite store writes the sessions, commands and full-text projections behind the records
  * (src/ledger/sqlite-projector.ts). What a user relies on: nothing committed is missing from
  * search and session lists in the gateway's own process, and a gateway killed before its
@@ -40,15 +57,15 @@ function writeScript(file: string, text: string): string {
   return file;
 }
 function raw<T>(file: string, f: (db: Database.Database) => T): T {
-  const db = new Database(file, { readonly: true });
+  const db = openRaw(file, { readonly: true });
   try {
     return f(db);
   } finally {
     db.close();
   }
 }
-const projectedSeq = (file: string) => raw(file, (db) => Number((db.prepare("SELECT value FROM meta WHERE key = 'projected_seq'").get() as { value: string }).value));
-const recordCount = (file: string) => raw(file, (db) => (db.prepare('SELECT count(*) AS n FROM records').get() as { n: number }).n);
+const projectedSeq = (file: string) => raw(file, (db) => Number(rows<Array<{ value: string }>>(db, "SELECT value FROM meta WHERE key = 'projected_seq'")[0]!.value));
+const recordCount = (file: string) => raw(file, (db) => rows<Array<{ n: number }>>(db, 'SELECT count(*) AS n FROM records')[0]!.n);
 
 describe('SQLite ledger: projections behind the records', () => {
   it('a reader in the same process sees every record committed before it asked, without waiting for the delay', async () => {
@@ -105,7 +122,7 @@ describe('SQLite ledger: projections behind the records', () => {
     await l.append(session);
     await l.close();
     // as schema version 4 left it: every record projected, no projected_seq
-    const db = new Database(file);
+    const db = openRaw(file);
     db.exec("DELETE FROM meta WHERE key = 'projected_seq'; UPDATE meta SET value = '4' WHERE key = 'schema_version'");
     db.close();
     const upgraded = new SqliteLedger(file);
