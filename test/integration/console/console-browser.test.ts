@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../../src/dev/pg-cluster.js';
+import { portBelowEphemeralRange } from '../../support/ports.js';
 import { startDevIssuer, type DevIssuer } from '../../../src/identity/dev-issuer.js';
 import { AUDIENCE, CLIENTS, psql, startEnv, type GatewayEnv } from '../../support/gateway-fixture.js';
 import { startSshEnv, type SshEnv } from '../../support/ssh-env.js';
@@ -31,9 +31,10 @@ const identity = () => ({ issuer: idp.issuer, audience: AUDIENCE, ciJobClaim: 'c
 
 beforeAll(async () => {
   requireBrowserAndConsole();
-  // the API ports are chosen first: the IdP must know the console's redirect URLs
-  pgPort = await freePort();
-  sshPort = await freePort();
+  // the API ports are chosen first: the IdP must know the console's redirect URLs (so not ephemeral
+  // ports, which another test's outgoing connection could take before the API listens)
+  pgPort = await portBelowEphemeralRange();
+  sshPort = await portBelowEphemeralRange();
   idp = await startDevIssuer({
     audience: AUDIENCE, clients: CLIENTS, ciJobClaim: 'ci_job_id', users: [RITA],
     loginClients: [{ ...CONSOLE_CLIENT, redirectUris: [pgPort, sshPort].map((p) => `http://127.0.0.1:${p}/api/auth/callback`) }],
