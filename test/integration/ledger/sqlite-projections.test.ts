@@ -3,29 +3,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../../src/core/events.js';
 import type { NewRecord } from '../../../src/ledger/ledger.js';
 import { SqliteLedger } from '../../../src/ledger/sqlite.js';
 import { verifyChain } from '../../../src/ledger/verify.js';
-
-/**
- * Raw handles to the store, kept for the life of the test process: better-sqlite3 12 on Node 24
- * can abort the process when V8 collects a Database or Statement (src/ledger/sqlite-statements.ts).
- */
-const handles: unknown[] = [];
-function openRaw(path: string, options?: Database.Options): Database.Database {
-  const db = new Database(path, options);
-  handles.push(db);
-  return db;
-}
-function rows<T>(db: Database.Database, sql: string, ...params: unknown[]): T {
-  const st = db.prepare(sql);
-  handles.push(st);
-  return st.all(...params) as T;
-}
-
+import { openRaw, rows } from '../../support/sqlite-raw.js';
 
 /**
  * The SQLite store writes the sessions, commands and full-text projections behind the records
