@@ -206,8 +206,10 @@ try {
   }
 
   // ---- gateway CPU profile (written when the gateway exits)
-  const gw = variants.gatehouse;
-  await variants['gatehouse-process']?.stop();
+  // the first Gatehouse variant run (strict when it ran) is the one profiled and whose ledger is counted
+  const gwName = GATEHOUSE_VARIANTS.find((g) => variants[g]);
+  const gw = gwName ? variants[gwName] : undefined;
+  for (const g of GATEHOUSE_VARIANTS) if (g !== gwName) await variants[g]?.stop();
   // what the ledger holds after the run: records per type, and per pgbench transaction
   let ledger = null;
   if (gw) {
@@ -217,8 +219,8 @@ try {
     const byType = Object.fromEntries(db.prepare('SELECT type, count(*) AS n FROM records GROUP BY type ORDER BY n DESC').all().map((r) => [r.type, r.n]));
     db.close();
     const records = Object.values(byType).reduce((a, b) => a + b, 0);
-    const txns = results.reduce((a, res) => a + res.runs.gatehouse.reduce((b, m) => b + m.txns, 0), 0);
-    ledger = { records, byType, pgbenchTransactions: txns };
+    const txns = results.reduce((a, res) => a + res.runs[gwName].reduce((b, m) => b + m.txns, 0), 0);
+    ledger = { variant: gwName, records, byType, pgbenchTransactions: txns };
   }
   await cleanup(); // stops pgbouncer and the cluster
 
@@ -294,10 +296,10 @@ try {
   }
   md.push('', `This disk's fsync (4 KiB write + fsync, 200 times, before the rounds): p50 ${fsync.p50.toFixed(3)} ms, p99 ${fsync.p99.toFixed(3)} ms.`);
   if (ledger) {
-    md.push(`Gatehouse's ledger after the run: ${ledger.records} records for ${ledger.pgbenchTransactions} pgbench transactions through it (${(ledger.records / Math.max(1, ledger.pgbenchTransactions)).toFixed(2)} per transaction); by type: ${Object.entries(ledger.byType).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
+    md.push(`Gatehouse's ledger (${ledger.variant}) after the run: ${ledger.records} records for ${ledger.pgbenchTransactions} pgbench transactions through it (${(ledger.records / Math.max(1, ledger.pgbenchTransactions)).toFixed(2)} per transaction); by type: ${Object.entries(ledger.byType).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
   }
   for (const pr of profile ?? []) {
-    md.push('', `Gateway CPU profile \`${pr.file}\` (\`node --cpu-prof\`, whole run, ${pr.samples} samples, ${(pr.idleShare * 100).toFixed(0)} % idle); top frames by self time, share of busy samples:`, '');
+    md.push('', `Gateway CPU profile (${gwName}) \`${pr.file}\` (\`node --cpu-prof\`, whole run, ${pr.samples} samples, ${(pr.idleShare * 100).toFixed(0)} % idle); top frames by self time, share of busy samples:`, '');
     md.push('| frame | share |', '| --- | ---: |');
     for (const t of pr.top) md.push(`| \`${t.frame}\` | ${(t.shareOfBusy * 100).toFixed(1)} % |`);
   }
