@@ -11,6 +11,10 @@
 //   masking   one DataRow through SessionMasker.maskField + rewriteDataRow as the relay does it:
 //             column rules (`partial`) and all ten detectors (`redact`), on typical and dense rows
 //             (the data sets of masking.mjs); and the detectors' string path over one text value.
+//   ledger    what the ledger's group committer does on the main thread for each record before
+//             the batch leaves it (src/ledger/group-commit.ts): canonical JSON of the event, the
+//             record hash, the Merkle leaf and the frontier's append, for the two records of a
+//             pgbench prepared select (pg.execute, pg.result).
 // The whole set runs --runs times (default 3; --quick 1), cases in the same order each run; the
 // report gives the median over runs of each case's mean time per call, with min–max over runs.
 //
@@ -40,6 +44,8 @@ const { classify, initClassifier, statementShape } = await import(join(root, 'di
 const { SessionMasker, newTally } = await import(join(root, 'dist/masking/session.js'));
 const { BUILTIN_DETECTORS, scan } = await import(join(root, 'dist/masking/index.js'));
 const { serialize } = await import('pg-protocol');
+const { canonicalJson, recordHash, GENESIS_HASH } = await import(join(root, 'dist/ledger/canonical.js'));
+const { leafHash, MerkleFrontier } = await import(join(root, 'dist/ledger/merkle.js'));
 
 const { argv, flag, opt } = parseArgs();
 const QUICK = flag('quick');
@@ -155,6 +161,28 @@ await initClassifier();
   }
   const plain = 'left at the front door, signed by the customer';
   add('masking', `ten detectors' string path (scan) over a ${plain.length}-char note with nothing in it`, () => scan(plain, all));
+}
+
+{
+  // the two records of one pgbench prepared select, as the relay makes them
+  // (what the relay records for pgbench's statement: default policy, so no decision member)
+  const execute = (n) => ({ type: 'pg.execute', statement: 'P0_1', portal: '', text: 'SELECT abalance FROM pgbench_accounts WHERE aid = $1;', params: [String(n)], maxRows: 0 });
+  const result = (n) => ({
+    type: 'pg.result', statementSeq: n, index: 0, status: 'ok', tag: 'SELECT 1', rows: 1, error: null, durationUs: 143, bytes: 64,
+    sha256: 'ab'.repeat(32), columns: ['abalance'], sample: [['0']], copy: null,
+  });
+  const frontier = new MerkleFrontier();
+  let prev = GENESIS_HASH;
+  let seq = 0;
+  add('ledger', 'one statement\'s two records: canonical JSON, record hash, Merkle leaf and frontier append', () => {
+    for (const ev of [execute(seq), result(seq)]) {
+      seq += 1;
+      const payload = canonicalJson(ev);
+      prev = recordHash({ seq, time: 1_796_596_591_000_000 + seq, sessionId: 's-0123456789abcdef', payload, prevHash: prev });
+      frontier.append(leafHash(prev));
+    }
+  }, { unit: 'record', count: 2 });
+  add('ledger', 'canonical JSON of a pg.execute event', () => canonicalJson(execute(seq)));
 }
 
 // ---- run

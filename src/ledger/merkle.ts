@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * The Merkle tree over the ledger's records, as in RFC 9162 (Certificate Transparency 2.0) §2.1:
@@ -10,22 +10,27 @@ import { createHash } from 'node:crypto';
  * from docs/evidence-format.md; a dependency would hide it.
  */
 
-const sha = (...parts: Uint8Array[]): Buffer => {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest();
-};
-const LEAF = Buffer.from([0]);
-const NODE = Buffer.from([1]);
+const sha = (data: Uint8Array): Buffer => hash('sha256', data, 'buffer');
 
-export const EMPTY_ROOT = sha();
+export const EMPTY_ROOT = sha(new Uint8Array(0));
 
+/** SHA-256(0x00 || the record hash's 32 bytes); one-shot hashing of one buffer, as nodeHash */
 export function leafHash(recordHashHex: string): Buffer {
-  return sha(LEAF, Buffer.from(recordHashHex, 'hex'));
+  const b = Buffer.allocUnsafe(33);
+  b[0] = 0;
+  if (b.write(recordHashHex, 1, 'hex') === 32 && recordHashHex.length === 64) return sha(b);
+  // not a well-formed hash (a tampered file under verification): hashed as Buffer.from parses it,
+  // so verification reports the mismatch instead of throwing
+  return sha(Buffer.concat([b.subarray(0, 1), Buffer.from(recordHashHex, 'hex')]));
 }
 
+/** SHA-256(0x01 || left || right) */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  return sha(NODE, left, right);
+  const b = Buffer.allocUnsafe(1 + left.length + right.length);
+  b[0] = 1;
+  b.set(left, 1);
+  b.set(right, 1 + left.length);
+  return sha(b);
 }
 
 function largestPowerOfTwoBelow(n: number): number {

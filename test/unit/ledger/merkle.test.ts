@@ -13,6 +13,15 @@ describe('Merkle tree (RFC 9162)', () => {
     expect(rootOf([a])).toEqual(a);
     expect(rootOf([a, b, c])).toEqual(nodeHash(nodeHash(a, b), c));
     expect(leafHash('00'.repeat(32))).toEqual(createHash('sha256').update(Buffer.alloc(33)).digest());
+    const h = recordHash(7);
+    expect(leafHash(h)).toEqual(createHash('sha256').update(Buffer.from([0])).update(Buffer.from(h, 'hex')).digest());
+    expect(nodeHash(a, b)).toEqual(createHash('sha256').update(Buffer.from([1])).update(a).update(b).digest());
+  });
+
+  it('a malformed record hash (a tampered file under verification) hashes as its parsed bytes, and does not throw', () => {
+    for (const bad of ['', 'zz', 'ab'.repeat(31) + 'zz', 'ab'.repeat(33), 'AB'.repeat(16)]) {
+      expect(leafHash(bad), JSON.stringify(bad)).toEqual(createHash('sha256').update(Buffer.from([0])).update(Buffer.from(bad, 'hex')).digest());
+    }
   });
 
   it('the incremental frontier agrees with the recursive definition at every size', () => {
