@@ -6,8 +6,9 @@
 //             held for masking), with a bytes() callback (the result digest's path); and a
 //             client-side stream of prepared-protocol messages (Bind/Execute/Sync);
 //   relay     the whole relay (PgRelay.fromUpstream, no masking) over one result of 20,000 rows;
-//   classify  SQL classification (src/policy/classify.ts, libpg-query WASM): a cache hit, and
-//             cache misses (every call a new text) for statements from short to long;
+//   classify  SQL classification (src/policy/classify.ts, libpg-query WASM): a cache hit, cache
+//             misses (every call a new text) for statements from short to long, and a hit of the
+//             numeric-shape cache (a new text that differs from a known one only in a number);
 //   masking   one DataRow through SessionMasker.maskField + rewriteDataRow as the relay does it:
 //             column rules (`partial`) and all ten detectors (`redact`), on typical and dense rows
 //             (the data sets of masking.mjs); and the detectors' string path over one text value.
@@ -118,14 +119,22 @@ await initClassifier();
     'data-modifying CTE': (n) => `WITH moved AS (DELETE FROM orders WHERE created_at < now() - interval '${n} days' RETURNING *) INSERT INTO orders_archive SELECT * FROM moved`,
     'multi-row INSERT of 100 rows': (n) => `INSERT INTO events (id, kind, payload) VALUES ${Array.from({ length: 100 }, (_, j) => `(${n * 100 + j}, 'click', '{"page": "/item/${j}", "ms": ${j * 3}}')`).join(', ')}`,
   };
-  const hit = texts['pgbench select'](42);
+  // the prepared protocol's text: a text-cache hit (the misses below push older texts out of that
+  // cache between runs; this one is put back by its first call)
+  const hit = 'SELECT abalance FROM pgbench_accounts WHERE aid = $1;';
   classify(hit);
-  add('classify', 'cache hit (pgbench select)', () => classify(hit));
+  add('classify', 'cache hit (pgbench select, prepared: the same text each call)', () => classify(hit));
   let n = 1_000_000;
   for (const [name, make] of Object.entries(texts)) {
     const sample = make(1_000_000);
-    add('classify', `miss: ${name} (${sample.length} chars)`, () => classify(make(++n)));
+    // a miss: a text never seen, of a numeric shape never seen (the number also in a name: `x1000001`)
+    const miss = name === 'pgbench select' ? (k) => make(k).replace('SELECT abalance', `SELECT abalance AS x${k}`)
+      : name === 'pgbench update' ? (k) => make(k).replace('UPDATE pgbench_accounts', `UPDATE pgbench_accounts AS x${k}`) : make;
+    add('classify', `miss: ${name} (${sample.length} chars)`, () => classify(miss(++n)));
   }
+  // texts that differ only in numbers share a classification (classify.ts, numericShape)
+  add('classify', 'numeric-shape hit: pgbench select, a new aid each call', () => classify(texts['pgbench select'](++n)));
+  add('classify', 'numeric-shape hit: pgbench update, new numbers each call', () => classify(texts['pgbench update'](++n)));
   add('classify', 'statementShape (fingerprint), pgbench update', () => statementShape(texts['pgbench update'](++n)));
 }
 

@@ -5,7 +5,8 @@ import { fingerprintSync, loadModule, parseSync } from 'libpg-query';
  * query text does, wherever it hides — every statement of a multi-statement Query, DML inside WITH
  * clauses and subqueries, the statement under EXPLAIN ANALYZE, COPY TO/FROM PROGRAM, DO blocks and
  * CALL (opaque), SET ROLE / SESSION AUTHORIZATION, ALTER SYSTEM. Pure apart from the parser's
- * one-time WASM load (initClassifier); results are cached by text.
+ * one-time WASM load (initClassifier); results are cached by text, and by numeric shape where
+ * that is exact (numericShape).
  */
 
 export type StatementKind =
@@ -84,6 +85,14 @@ function hasColumn(value: unknown): boolean {
 }
 
 const strip = (v: unknown): string => JSON.stringify(v, (k, x: unknown) => (k === 'location' ? undefined : x));
+/** the same with every constant alike: expressions equal under it may be equal or not depending on their constants */
+const stripConstants = (v: unknown): string => JSON.stringify(v, (k, x: unknown) => (k === 'location' ? undefined : k === 'A_Const' ? 0 : x));
+
+/**
+ * Set while classifying a text when the result depends on the value of a constant (see filters):
+ * that classification is not shared with other texts of its numeric shape.
+ */
+let dependsOnConstants = false;
 
 /**
  * Whether a WHERE clause can actually narrow the rows: a heuristic that errs towards "no", so
@@ -104,7 +113,11 @@ function filters(where: unknown): boolean {
     return true;
   }
   const expr = w.A_Expr as Node | undefined;
-  if (expr && expr.kind === 'AEXPR_OP' && expr.lexpr !== undefined && strip(expr.lexpr) === strip(expr.rexpr)) return false;
+  if (expr && expr.kind === 'AEXPR_OP' && expr.lexpr !== undefined) {
+    // `id + 1 = id + 1` is no bound, `id + 1 = id + 2` is: which one depends on the constants
+    if (stripConstants(expr.lexpr) === stripConstants(expr.rexpr)) dependsOnConstants = true;
+    if (strip(expr.lexpr) === strip(expr.rexpr)) return false;
+  }
   return true;
 }
 
@@ -164,11 +177,64 @@ export function statementShape(text: string): string {
 const cache = new Map<string, Classification>();
 const CACHE_MAX = 10_000;
 const CACHE_TEXT_MAX = 16 * 1024;
+/** classifications shared by texts that differ only in numeric constants (numericShape) */
+const shapes = new Map<string, Classification>();
+
+const isIdentChar = (c: number): boolean =>
+  (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 36 || c >= 0x80;
+
+/**
+ * The text with every numeric constant written as 0, or null when that would not be exact or
+ * nothing changed. Simple-protocol clients (pgbench, most ORMs without server-side prepare) inline
+ * their values, so nearly every statement is a new text and was parsed again (27 µs of WASM for
+ * pgbench's select, 38 µs for its update; bench/micro.mjs). Written here rather than taken
+ * from the parser because it must cost far less than a parse: the parser's own fingerprint is a
+ * scan of the same cost.
+ *
+ * Exact because it bails out on everything whose lexing needs more than this loop: quotes of any
+ * kind (' and " cover E'', B'', X'', U&'' and U&""), dollar signs (dollar quotes, parameters,
+ * identifiers with $), backslashes and comment openers (-- and /*). What is left is identifiers,
+ * keywords, operators, punctuation and numbers; a digit run counts as a constant only with no
+ * identifier character on either side (PostgreSQL treats every byte >= 0x80 as one), so `t1`,
+ * `col_2`, `é1` and `1e5` stay as they are.
+ */
+export function numericShape(text: string): string | null {
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 39 || c === 34 || c === 36 || c === 92) return null;
+    if ((c === 45 || c === 47) && text.charCodeAt(i + 1) === (c === 45 ? 45 : 42)) return null;
+    if (c < 48 || c > 57 || (i > 0 && isIdentChar(text.charCodeAt(i - 1)))) continue;
+    let j = i + 1;
+    while (j < text.length && text.charCodeAt(j) >= 48 && text.charCodeAt(j) <= 57) j++;
+    if (j < text.length && isIdentChar(text.charCodeAt(j))) {
+      i = j - 1;
+      continue;
+    }
+    out += `${text.slice(from, i)}0`;
+    from = j;
+    i = j - 1;
+  }
+  return from === 0 ? null : out + text.slice(from);
+}
+
+/**
+ * Whether a classification may stand for every text of its numeric shape: it parsed (an error
+ * message quotes the text), and no part of it depended on a constant's value (dependsOnConstants).
+ */
+const shareable = (c: Classification): boolean => c.parsed && !dependsOnConstants;
 
 export function classify(text: string): Classification {
   const hit = cache.get(text);
   if (hit) return hit;
+  const shape = text.length <= CACHE_TEXT_MAX ? numericShape(text) : null;
+  if (shape !== null) {
+    const same = shapes.get(shape);
+    if (same) return same;
+  }
   let result: Classification;
+  dependsOnConstants = false;
   try {
     const tree = parseSync(text) as { stmts?: Array<{ stmt?: Node }> };
     const operations: Operation[] = [];
@@ -188,6 +254,10 @@ export function classify(text: string): Classification {
   if (text.length <= CACHE_TEXT_MAX) {
     if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
     cache.set(text, result);
+    if (shape !== null && shareable(result)) {
+      if (shapes.size >= CACHE_MAX) shapes.delete(shapes.keys().next().value!);
+      shapes.set(shape, result);
+    }
   }
   return result;
 }

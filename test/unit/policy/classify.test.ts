@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { classify, initClassifier, type StatementKind } from '../../../src/policy/classify.js';
+import { classify, initClassifier, numericShape, type StatementKind } from '../../../src/policy/classify.js';
 
 beforeAll(() => initClassifier());
 
@@ -66,4 +66,40 @@ describe('SQL classification with the PostgreSQL parser', () => {
     const sql = 'SELECT * FROM orders WHERE id = 99';
     expect(classify(sql)).toBe(classify(sql));
   });
+
+  it('texts that differ only in numeric constants share one classification where that is exact', () => {
+    const a = classify('SELECT abalance FROM pgbench_accounts WHERE aid = 4711;');
+    expect(classify('SELECT abalance FROM pgbench_accounts WHERE aid = 815;')).toBe(a);
+    expect(a.operations).toEqual([{ kind: 'select', tables: ['pgbench_accounts'], unbounded: false, program: false }]);
+    const u = classify('UPDATE pgbench_accounts SET abalance = abalance + -2471 WHERE aid = 91;');
+    expect(classify('UPDATE pgbench_accounts SET abalance = abalance + -3 WHERE aid = 7;')).toBe(u);
+    expect(u.operations[0]).toMatchObject({ kind: 'update', unbounded: false });
+    // where a constant decides whether an UPDATE or DELETE is bounded, it is not shared
+    expect(classify('DELETE FROM orders WHERE id + 1 = id + 2').operations[0]!.unbounded).toBe(false);
+    expect(classify('DELETE FROM orders WHERE id + 1 = id + 1').operations[0]!.unbounded).toBe(true);
+    expect(classify('UPDATE orders SET a = 1 WHERE id * 2 = id * 3').operations[0]!.unbounded).toBe(false);
+    expect(classify('UPDATE orders SET a = 1 WHERE id * 2 = id * 2').operations[0]!.unbounded).toBe(true);
+    expect(classify('WITH x AS (DELETE FROM t WHERE id + 1 = id + 2 RETURNING 1) SELECT 1').operations.some((o) => o.unbounded)).toBe(false);
+    expect(classify('WITH x AS (DELETE FROM t WHERE id + 1 = id + 1 RETURNING 1) SELECT 1').operations.some((o) => o.unbounded)).toBe(true);
+    // digits that belong to a name are the name
+    expect(classify('SELECT * FROM tablé1').operations[0]!.tables).toEqual(['tablé1']);
+    expect(classify('SELECT * FROM tablé2').operations[0]!.tables).toEqual(['tablé2']);
+    expect(classify('SELECT * FROM "t1"').operations[0]!.tables).toEqual(['t1']);
+    expect(classify('SELECT * FROM "t2"').operations[0]!.tables).toEqual(['t2']);
+    // an error quotes its text
+    expect(classify('SELECT 1 2').error).toMatch(/"2"/);
+    expect(classify('SELECT 1 3').error).toMatch(/"3"/);
+  });
+
+  it('numericShape writes standalone numbers as 0 and gives up where the lexing needs more than a scan', () => {
+    expect(numericShape('SELECT abalance FROM pgbench_accounts WHERE aid = 4711;')).toBe('SELECT abalance FROM pgbench_accounts WHERE aid = 0;');
+    expect(numericShape('UPDATE t SET a = a + -12 WHERE x IN (1,22, 333) AND y > 1.5 LIMIT 10')).toBe('UPDATE t SET a = a + -0 WHERE x IN (0,0, 0) AND y > 0.0 LIMIT 0');
+    expect(numericShape('SELECT col_2, t1.x2, é9, 1e5, 7abc FROM s3.t4')).toBeNull();
+    expect(numericShape('SELECT 1 FROM t9')).toBe('SELECT 0 FROM t9');
+    for (const bail of ["SELECT 1 WHERE a = 'x'", 'SELECT "1"', 'SELECT $1', 'SELECT $$1$$', 'SELECT 1 -- 2', 'SELECT 1 /* 2 */', "SELECT E'\\1'", 'SELECT 1 \\g']) {
+      expect(numericShape(bail), bail).toBeNull();
+    }
+    expect(numericShape('SELECT 1 - 2 / 3')).toBe('SELECT 0 - 0 / 0');
+  });
 });
+
