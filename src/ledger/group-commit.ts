@@ -49,6 +49,8 @@ export class GroupCommitter<X> {
   /** queued appends that must not wait (write-ahead records: a client waits on them) */
   private urgent = 0;
   private behindTimer: NodeJS.Timeout | null = null;
+  /** a flush waiting for the end of this turn of the event loop (see dispatch) */
+  private flushSoon: NodeJS.Immediate | null = null;
 
   constructor(
     private readonly commit: CommitBatch<X>,
@@ -109,13 +111,25 @@ export class GroupCommitter<X> {
       }, BEHIND_DELAY_MS);
       return;
     }
-    this.flushBehind();
+    // Not at once but at the end of this turn of the event loop: the statements of every client
+    // whose socket the same poll returned then share one batch (one write of the ahead log, one
+    // hand-off to the writer thread, one commit) instead of a batch each. 16 clients, select-only:
+    // about 10 % more TPS with durability process, up to 16 % strict; one client: no change in
+    // latency (docs/performance.md, run 9).
+    this.flushSoon ??= setImmediate(() => {
+      this.flushSoon = null;
+      this.flushBehind();
+    });
   }
 
   private flushBehind(): void {
     if (this.behindTimer) {
       clearTimeout(this.behindTimer);
       this.behindTimer = null;
+    }
+    if (this.flushSoon) {
+      clearImmediate(this.flushSoon);
+      this.flushSoon = null;
     }
     if (this.inFlight || this.queue.length === 0) return;
     const batch: Array<Pending<X>> = [];

@@ -23,18 +23,26 @@ function store() {
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 describe('group commit', () => {
-  it('commits an urgent append at once, and appends that arrive meanwhile together in the next commit', async () => {
+  it('commits the urgent appends of one turn of the event loop together, and appends that arrive meanwhile together in the next commit', async () => {
     const s = store();
     const g = new GroupCommitter<never>(s.commit);
     const a = g.append(rec(1));
     const b = g.append(rec(2));
+    // at the end of this turn, so that every client whose statement came with the same poll joins
+    expect(s.batches).toEqual([]);
+    await tick();
+    expect(s.batches).toEqual([[1, 2]]);
     const c = g.append(rec(3));
-    expect(s.batches).toEqual([[1]]);
+    const d = g.append(rec(4));
+    await tick();
+    // one commit at a time: these wait for the one in flight
+    expect(s.batches).toEqual([[1, 2]]);
     s.release();
-    expect(await a).toEqual([1]);
-    expect(s.batches).toEqual([[1], [2, 3]]);
+    expect(await Promise.all([a, b])).toEqual([[1], [2]]);
+    await tick();
+    expect(s.batches).toEqual([[1, 2], [3, 4]]);
     s.release();
-    expect(await Promise.all([b, c])).toEqual([[2], [3]]);
+    expect(await Promise.all([c, d])).toEqual([[3], [4]]);
   });
 
   it('lets a record of what already happened ride with the next write-ahead record: one commit, in order', async () => {
@@ -45,6 +53,7 @@ describe('group commit', () => {
     // nothing committed yet: a result alone does not start a commit at once
     expect(s.batches).toEqual([]);
     const next = g.append(rec(2));
+    await tick();
     expect(s.batches).toEqual([[1, 2]]);
     s.release();
     expect(await result).toEqual([1]);
@@ -70,6 +79,7 @@ describe('group commit', () => {
     const g = new GroupCommitter<never>(s.commit);
     const result = g.append(rec(1), undefined, true);
     const closing = g.close();
+    await tick();
     expect(s.batches).toEqual([[1]]);
     s.release();
     await closing;
